@@ -1,0 +1,31 @@
+# Quick start: `make run` (whole system with a demo drop), `make test` (whole suite).
+# Both start embedded PostgreSQL and Redis under ./var/ unless DATABASE_URL / REDIS_URL are set.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+WITH_SERVICES := $(PY) -m inventory_project.devservices --
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: $(STAMP)
+	DEBUG=$${DEBUG:-1} WEBSOCKET_URL=$${WEBSOCKET_URL:-ws://127.0.0.1:8001/ws/} \
+	  $(WITH_SERVICES) sh -c '$(PY) manage.py migrate --noinput -v0 \
+	    && $(PY) manage.py seed_demo \
+	    && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec honcho start -f Procfile'
+
+test: $(STAMP)
+	scripts/ensure-chromium
+	$(WITH_SERVICES) $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf var test-artifacts

@@ -1,0 +1,52 @@
+from django import forms
+from django.contrib import admin
+
+from drops.models import Drop
+from reservations import services
+from reservations.exceptions import StockError
+
+EDITABLE_FIELDS = ["name", "price", "drop_start_time", "drop_end_time", "purchase_limit"]
+
+
+class DropAdminForm(forms.ModelForm):
+    class Meta:
+        model = Drop
+        fields = ["name", "price", "total_stock", *EDITABLE_FIELDS[2:]]
+
+    def clean_total_stock(self):
+        total = self.cleaned_data["total_stock"]
+        if self.instance.pk is not None and total != self.instance.total_stock:
+            # Locks the drop for the rest of the admin's transaction, so the save
+            # below applies exactly what was validated here.
+            try:
+                services.lock_for_stock_edit(drop_id=self.instance.pk, total_stock=total)
+            except StockError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return total
+
+
+@admin.register(Drop)
+class DropAdmin(admin.ModelAdmin):
+    form = DropAdminForm
+    list_display = ["name", "price", "available_stock", "total_stock", "drop_start_time",
+                    "drop_end_time", "purchase_limit"]
+    list_filter = ["drop_start_time"]
+    search_fields = ["name"]
+    readonly_fields = ["available_stock", "stock_version", "created_at", "updated_at"]
+    date_hierarchy = "drop_start_time"
+
+    def save_model(self, request, obj, form, change):
+        # Stock goes through the services module; only the other fields are saved here,
+        # so a stale available_stock from the form can never overwrite the real one.
+        if not change:
+            created = services.create_drop(
+                name=obj.name, price=obj.price, total_stock=obj.total_stock,
+                drop_start_time=obj.drop_start_time, drop_end_time=obj.drop_end_time,
+                purchase_limit=obj.purchase_limit,
+            )
+            obj.pk, obj.available_stock = created.pk, created.available_stock
+            obj._state.adding = False
+            return
+        obj.save(update_fields=[*EDITABLE_FIELDS, "updated_at"])
+        if "total_stock" in form.changed_data:
+            services.set_total_stock(drop_id=obj.pk, total_stock=obj.total_stock)

@@ -1,0 +1,57 @@
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.response import Response
+
+from drops import selectors
+from drops.models import Drop
+from drops.serializers import DropCreateSerializer, DropSerializer
+from reservations import services
+
+LISTINGS = {
+    "live": selectors.live_drops,
+    "upcoming": selectors.upcoming_drops,
+    "all": lambda now: Drop.objects.all(),
+}
+
+
+class DropViewSet(viewsets.GenericViewSet):
+    serializer_class = DropSerializer
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsAdminUser()]
+        return [AllowAny()]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", enum=list(LISTINGS), default="live",
+                                     description="live: started and not over; upcoming: not started yet")],
+    )
+    def list(self, request):
+        listing = request.query_params.get("status", "live")
+        if listing not in LISTINGS:
+            raise ValidationError({"status": [f"Must be one of: {', '.join(LISTINGS)}."]})
+        drops = selectors.with_recent_purchases(LISTINGS[listing](timezone.now()))
+        return Response(DropSerializer(drops, many=True).data)
+
+    def retrieve(self, request, pk: int):
+        drop = selectors.drop_with_recent_purchases(pk)
+        if drop is None:
+            raise NotFound("Drop not found.")
+        return Response(DropSerializer(drop).data)
+
+    @extend_schema(request=DropCreateSerializer, responses={201: DropSerializer})
+    def create(self, request):
+        serializer = DropCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        drop = services.create_drop(
+            name=data["name"], price=data["price"], total_stock=data["totalStock"],
+            drop_start_time=data.get("dropStartTime"), drop_end_time=data.get("dropEndTime"),
+            purchase_limit=data["purchaseLimit"],
+        )
+        drop.recent_purchases = []
+        return Response({"message": "Drop created successfully", "drop": DropSerializer(drop).data},
+                        status=status.HTTP_201_CREATED)

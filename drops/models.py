@@ -1,0 +1,62 @@
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Drop(models.Model):
+    """A limited run of one product. Stock fields change only in reservations.services."""
+
+    name = models.CharField(max_length=200)
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
+    total_stock = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    available_stock = models.PositiveIntegerField()
+    drop_start_time = models.DateTimeField(default=timezone.now, db_index=True)
+    drop_end_time = models.DateTimeField(null=True, blank=True)
+    purchase_limit = models.PositiveIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="How many units one buyer may purchase in total.",
+    )
+    # Bumped with every change of available_stock so live clients can drop stale events.
+    stock_version = models.BigIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["drop_start_time", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(available_stock__gte=0) & Q(available_stock__lte=F("total_stock")),
+                name="drop_available_within_total",
+            ),
+            models.CheckConstraint(condition=Q(price__gte=0), name="drop_price_not_negative"),
+            models.CheckConstraint(condition=Q(total_stock__gte=1), name="drop_total_at_least_one"),
+            models.CheckConstraint(
+                condition=Q(purchase_limit__gte=1), name="drop_purchase_limit_at_least_one"
+            ),
+            models.CheckConstraint(
+                condition=Q(drop_end_time__isnull=True) | Q(drop_end_time__gt=F("drop_start_time")),
+                name="drop_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("drop-detail", args=[self.pk])
+
+    def has_started(self, now) -> bool:
+        return self.drop_start_time <= now
+
+    def has_ended(self, now) -> bool:
+        return self.drop_end_time is not None and self.drop_end_time <= now
+
+    def is_open(self, now) -> bool:
+        return self.has_started(now) and not self.has_ended(now)

@@ -1,0 +1,54 @@
+"""Reads of drops that several callers (API, pages, sockets) share."""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from drops.models import Drop
+from reservations.models import Purchase
+
+RECENT_PURCHASES = 3
+
+
+def live_drops(now: datetime | None = None) -> QuerySet[Drop]:
+    now = now or timezone.now()
+    return Drop.objects.filter(Q(drop_end_time__isnull=True) | Q(drop_end_time__gt=now),
+                               drop_start_time__lte=now)
+
+
+def upcoming_drops(now: datetime | None = None) -> QuerySet[Drop]:
+    return Drop.objects.filter(drop_start_time__gt=now or timezone.now())
+
+
+def recent_purchasers(drop_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """The newest purchases of each drop, newest first, in one query."""
+    rows = (
+        Purchase.objects.filter(drop_id__in=list(drop_ids))
+        .annotate(rank=Window(RowNumber(), partition_by=[F("drop_id")],
+                              order_by=[F("created_at").desc(), F("id").desc()]))
+        .filter(rank__lte=RECENT_PURCHASES)
+        .order_by("drop_id", "rank")
+        .values_list("drop_id", "user__username", "created_at")
+    )
+    recent = defaultdict(list)
+    for drop_id, username, created_at in rows:
+        recent[drop_id].append({"username": username, "timestamp": created_at})
+    return recent
+
+
+def with_recent_purchases(drops: Iterable[Drop]) -> list[Drop]:
+    """Attach ``recent_purchases`` to each drop (two queries for any number of drops)."""
+    drops = list(drops)
+    recent = recent_purchasers(drop.pk for drop in drops)
+    for drop in drops:
+        drop.recent_purchases = recent.get(drop.pk, [])
+    return drops
+
+
+def drop_with_recent_purchases(drop_id: int) -> Drop | None:
+    drops = with_recent_purchases(Drop.objects.filter(pk=drop_id))
+    return drops[0] if drops else None

@@ -1,0 +1,43 @@
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from drops.models import Drop
+
+
+class RecentPurchaseSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+
+
+class DropSerializer(serializers.ModelSerializer):
+    """The drop as the API, the pages and the sockets show it (camelCase, as the Node service)."""
+
+    availableStock = serializers.IntegerField(source="available_stock", read_only=True)
+    totalStock = serializers.IntegerField(source="total_stock", read_only=True)
+    dropStartTime = serializers.DateTimeField(source="drop_start_time", read_only=True)
+    dropEndTime = serializers.DateTimeField(source="drop_end_time", read_only=True)
+    purchaseLimit = serializers.IntegerField(source="purchase_limit", read_only=True)
+    version = serializers.IntegerField(source="stock_version", read_only=True)
+    recentPurchases = RecentPurchaseSerializer(source="recent_purchases", many=True,
+                                               read_only=True, default=list)
+
+    class Meta:
+        model = Drop
+        fields = ["id", "name", "price", "availableStock", "totalStock", "dropStartTime",
+                  "dropEndTime", "purchaseLimit", "version", "recentPurchases"]
+
+
+class DropCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0"))
+    totalStock = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    dropStartTime = serializers.DateTimeField(required=False)
+    dropEndTime = serializers.DateTimeField(required=False, allow_null=True)
+    purchaseLimit = serializers.IntegerField(min_value=1, max_value=1_000, default=1)
+
+    def validate(self, data):
+        start, end = data.get("dropStartTime"), data.get("dropEndTime")
+        if end is not None and start is not None and end <= start:
+            raise serializers.ValidationError({"dropEndTime": ["Must be after dropStartTime."]})
+        return data

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from drops import views
+
+urlpatterns = [
+    path("", views.drop_list, name="drop-list"),
+    path("drops/<id:pk>/", views.drop_detail, name="drop-detail"),
+    path("orders/", views.my_orders, name="my-orders"),
+]

@@ -1,0 +1,71 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Reservation(models.Model):
+    """A hold on one unit of a drop until expires_at."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "ACTIVE"
+        EXPIRED = "EXPIRED"
+        PURCHASED = "PURCHASED"
+        CANCELLED = "CANCELLED"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reservations"
+    )
+    drop = models.ForeignKey("drops.Drop", on_delete=models.PROTECT, related_name="reservations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "drop"],
+                condition=Q(status="ACTIVE"),
+                name="one_active_reservation_per_user_and_drop",
+            ),
+        ]
+        indexes = [
+            # Serves the expiry sweep: only ACTIVE rows, in expiry order.
+            models.Index(
+                fields=["expires_at"], condition=Q(status="ACTIVE"), name="reservation_active_expiry"
+            ),
+            # Counting what a drop holds (the stock invariant) without scanning history.
+            models.Index(
+                fields=["drop"], condition=Q(status="ACTIVE"), name="reservation_active_by_drop"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reservation {self.pk} ({self.status})"
+
+    def is_expired(self, now) -> bool:
+        return self.expires_at <= now
+
+
+class Purchase(models.Model):
+    """A permanent sale, made from exactly one reservation."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases"
+    )
+    drop = models.ForeignKey("drops.Drop", on_delete=models.PROTECT, related_name="purchases")
+    reservation = models.OneToOneField(Reservation, on_delete=models.PROTECT, related_name="purchase")
+    price_paid = models.DecimalField(max_digits=10, decimal_places=2)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # "3 newest purchases of a drop".
+            models.Index(fields=["drop", "-created_at"], name="purchase_newest_by_drop"),
+            # A buyer's purchases of a drop, for the purchase limit.
+            models.Index(fields=["drop", "user"], name="purchase_by_drop_and_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Purchase {self.pk}"

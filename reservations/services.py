@@ -1,0 +1,359 @@
+"""Every change of stock happens here; views, admin, tasks and commands call these.
+
+Invariant, true at every commit, for every drop:
+    total_stock == available_stock + ACTIVE reservations + purchases
+
+Lock order, on every path: the drop row first, then its reservations. Every status
+change of a reservation happens while its drop's row is locked, so the paths
+(reserve, purchase, cancel, expiry, stock edits) serialise per drop and cannot
+deadlock or count a unit twice.
+"""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from drops.models import Drop
+from reservations import events
+from reservations.exceptions import (
+    AlreadyReserved,
+    DropNotFound,
+    DropNotOpen,
+    PurchaseLimitReached,
+    ReservationExpired,
+    ReservationNotActive,
+    ReservationNotFound,
+    SoldOut,
+    StockBelowCommitted,
+    StockError,
+)
+from reservations.models import Purchase, Reservation
+
+ACTIVE = Reservation.Status.ACTIVE
+
+# The reserve path is the hot spot of a drop: every buyer locks the same row, so
+# the time between taking the lock and committing caps the drop's throughput. It is
+# therefore one statement: lock the drop (the FOR NO KEY UPDATE that
+# select_for_update(no_key=True) takes), decide from the locked row, take a unit and
+# insert the hold, then commit. Measured here: ~2.4x the reservations/s of the same
+# steps as separate ORM statements (README, "Performance").
+# NO KEY: still serialises writers of the drop, but does not block inserts and
+# updates of rows that merely reference it.
+# The buyer's purchase count is read in the statement's snapshot; a purchase that
+# commits while this statement waits for the lock is caught by purchase()'s own
+# check under the lock, so the limit still holds.
+_RESERVE_SQL = f"""
+WITH locked AS MATERIALIZED (
+    SELECT d.id, d.total_stock, d.available_stock, d.drop_start_time, d.drop_end_time,
+           d.purchase_limit,
+           (SELECT count(*) FROM {Purchase._meta.db_table} p
+             WHERE p.drop_id = d.id AND p.user_id = %(user_id)s) AS purchased
+      FROM {Drop._meta.db_table} d
+     WHERE d.id = %(drop_id)s
+       FOR NO KEY UPDATE OF d
+), taken AS (
+    UPDATE {Drop._meta.db_table} d
+       SET available_stock = d.available_stock - 1,
+           stock_version = d.stock_version + 1,
+           updated_at = %(now)s
+      FROM locked
+     WHERE d.id = locked.id
+       AND locked.available_stock > 0
+       AND locked.drop_start_time <= %(now)s
+       AND (locked.drop_end_time IS NULL OR locked.drop_end_time > %(now)s)
+       AND locked.purchased < locked.purchase_limit
+ RETURNING d.available_stock, d.stock_version
+), held AS (
+    INSERT INTO {Reservation._meta.db_table} (user_id, drop_id, status, expires_at, created_at)
+    SELECT %(user_id)s, %(drop_id)s, '{ACTIVE}', %(expires_at)s, %(now)s FROM taken
+ RETURNING id
+)
+SELECT locked.total_stock, locked.drop_start_time, locked.drop_end_time,
+       locked.purchased, locked.purchase_limit,
+       held.id, taken.available_stock, taken.stock_version
+  FROM locked LEFT JOIN taken ON true LEFT JOIN held ON true
+"""
+
+_ONE_ACTIVE_CONSTRAINT = "one_active_reservation_per_user_and_drop"
+
+
+def reserve(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
+    """Hold one unit of the drop for the user for RESERVATION_TTL_SECONDS.
+
+    Refuses (DropNotFound, DropNotOpen, PurchaseLimitReached, SoldOut,
+    AlreadyReserved) without changing anything. Publishes the new stock.
+    """
+    try:
+        return _reserve_once(user=user, drop_id=drop_id)
+    except IntegrityError as exc:
+        if not _violates(exc, _ONE_ACTIVE_CONSTRAINT):
+            raise
+    # The buyer already holds this drop. If that hold has lapsed and the sweep has
+    # not reached it yet, it must not block the buyer: expire it and try once more.
+    if not _expire_drop_holds(drop_id=drop_id, now=timezone.now(), user=user):
+        raise AlreadyReserved()
+    try:
+        return _reserve_once(user=user, drop_id=drop_id)
+    except IntegrityError as exc:
+        if _violates(exc, _ONE_ACTIVE_CONSTRAINT):
+            raise AlreadyReserved() from None
+        raise
+
+
+def _reserve_once(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
+    params = {"user_id": user.pk, "drop_id": drop_id, "now": now, "expires_at": expires_at}
+    with transaction.atomic(durable=True):
+        with connection.cursor() as cursor:
+            cursor.execute(_RESERVE_SQL, params)
+            row = cursor.fetchone()
+        if row is None:
+            raise DropNotFound()
+        total, start, end, purchased, limit, reservation_id, available, version = row
+        if reservation_id is None:
+            raise _refusal(now=now, start=start, end=end, purchased=purchased, limit=limit)
+        events.stock_changed(drop_id=drop_id, available=available, total=total, version=version)
+    reservation = Reservation(
+        id=reservation_id, user=user, drop_id=drop_id, status=ACTIVE,
+        expires_at=expires_at, created_at=now,
+    )
+    reservation._state.adding = False
+    return reservation
+
+
+def _refusal(*, now: datetime, start: datetime, end: datetime | None, purchased: int,
+             limit: int) -> StockError:
+    """Why the reserve statement took no unit; mirrors its conditions in order."""
+    if start > now:
+        return DropNotOpen(f"The drop has not started yet; it starts at {start.isoformat()}.")
+    if end is not None and end <= now:
+        return DropNotOpen("The drop has ended.")
+    if purchased >= limit:
+        return PurchaseLimitReached()
+    return SoldOut()
+
+
+def _violates(exc: IntegrityError, constraint: str) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    return diag is not None and diag.constraint_name == constraint
+
+
+def purchase(*, user: AbstractBaseUser, reservation_id: int) -> Purchase:
+    """Turn the user's ACTIVE, unexpired reservation into a purchase.
+
+    Raises ReservationNotFound (unknown or someone else's), ReservationNotActive,
+    ReservationExpired or PurchaseLimitReached; for the last two the hold is
+    released and its unit returned in a committed transaction before raising.
+    Publishes the purchase.
+    """
+    outcome = _purchase_locked(user=user, reservation_id=reservation_id)
+    if isinstance(outcome, StockError):
+        raise outcome
+    return outcome
+
+
+@transaction.atomic(durable=True)
+def _purchase_locked(*, user: AbstractBaseUser, reservation_id: int) -> Purchase | StockError:
+    now = timezone.now()
+    drop, reservation = _lock_users_reservation(user=user, reservation_id=reservation_id)
+    if reservation.is_expired(now):
+        _end_hold(drop, reservation, Reservation.Status.EXPIRED)
+        return ReservationExpired()
+    # Checked again under the lock: reserve() reads the count before it waits.
+    if Purchase.objects.filter(drop=drop, user=user).count() >= drop.purchase_limit:
+        _end_hold(drop, reservation, Reservation.Status.CANCELLED)
+        return PurchaseLimitReached()
+    reservation.status = Reservation.Status.PURCHASED
+    reservation.save(update_fields=["status"])
+    sale = Purchase.objects.create(
+        user=user, drop=drop, reservation=reservation, price_paid=drop.price, created_at=now
+    )
+    events.purchase_made(
+        drop_id=drop.pk, user_id=user.pk, username=user.get_username(),
+        timestamp=now.isoformat(),
+    )
+    return sale
+
+
+def cancel(*, user: AbstractBaseUser, reservation_id: int) -> Reservation:
+    """The owner releases an ACTIVE reservation; its unit goes back. Publishes stock.
+
+    A hold already past expires_at is expired instead and ReservationExpired raised.
+    """
+    outcome = _cancel_locked(user=user, reservation_id=reservation_id)
+    if isinstance(outcome, StockError):
+        raise outcome
+    return outcome
+
+
+@transaction.atomic(durable=True)
+def _cancel_locked(*, user: AbstractBaseUser, reservation_id: int) -> Reservation | StockError:
+    drop, reservation = _lock_users_reservation(user=user, reservation_id=reservation_id)
+    if reservation.is_expired(timezone.now()):
+        _end_hold(drop, reservation, Reservation.Status.EXPIRED)
+        return ReservationExpired()
+    _end_hold(drop, reservation, Reservation.Status.CANCELLED)
+    return reservation
+
+
+@transaction.atomic
+def release_reservation(*, reservation_id: int) -> Reservation:
+    """Staff release of any ACTIVE reservation (admin action). Publishes stock."""
+    drop_id = _drop_of_reservation(reservation_id=reservation_id)
+    drop = _lock_drop(drop_id)
+    reservation = Reservation.objects.select_for_update(no_key=True).get(pk=reservation_id)
+    if reservation.status != ACTIVE:
+        raise ReservationNotActive(f"The reservation is {reservation.status.lower()}.")
+    _end_hold(drop, reservation, Reservation.Status.CANCELLED)
+    return reservation
+
+
+def expire_due(*, now: datetime | None = None) -> int:
+    """Expire every ACTIVE reservation past expires_at and return its unit.
+
+    Idempotent, and safe with several sweepers at once: each drop is handled in its
+    own short transaction under the drop's lock, and a second sweeper finds nothing
+    left to do. Returns how many reservations it expired. Publishes stock.
+    """
+    now = now or timezone.now()
+    # Found without locks; re-checked under each drop's lock below.
+    due_drops = (
+        Reservation.objects.filter(status=ACTIVE, expires_at__lte=now)
+        .values_list("drop_id", flat=True)
+        .distinct()
+    )
+    return sum(_expire_drop_holds(drop_id=drop_id, now=now) for drop_id in sorted(due_drops))
+
+
+@transaction.atomic(durable=True)
+def _expire_drop_holds(*, drop_id: int, now: datetime, user: AbstractBaseUser | None = None) -> int:
+    drop = _lock_drop(drop_id)
+    due = Reservation.objects.filter(drop=drop, status=ACTIVE, expires_at__lte=now)
+    if user is not None:
+        due = due.filter(user=user)
+    expired = due.update(status=Reservation.Status.EXPIRED)
+    if expired:
+        _return_units(drop, expired)
+    return expired
+
+
+@transaction.atomic
+def create_drop(
+    *,
+    name: str,
+    price: Decimal,
+    total_stock: int,
+    drop_start_time: datetime | None = None,
+    drop_end_time: datetime | None = None,
+    purchase_limit: int = 1,
+) -> Drop:
+    """Create a drop with all of its stock available. Publishes its stock."""
+    drop = Drop(
+        name=name, price=price, total_stock=total_stock, available_stock=total_stock,
+        drop_start_time=drop_start_time or timezone.now(), drop_end_time=drop_end_time,
+        purchase_limit=purchase_limit,
+    )
+    drop.full_clean()
+    drop.save()
+    _publish_stock(drop)
+    return drop
+
+
+@transaction.atomic
+def lock_for_stock_edit(*, drop_id: int, total_stock: int) -> Drop:
+    """Lock the drop and check that its total can become total_stock.
+
+    For forms that validate before they save (the admin): the lock lasts until the
+    caller's transaction ends, so set_total_stock in the same transaction cannot fail.
+    """
+    drop = _lock_drop(drop_id)
+    committed = drop.total_stock - drop.available_stock  # held or sold
+    if total_stock < committed or total_stock < 1:
+        raise StockBelowCommitted(
+            f"Total stock cannot go below {max(committed, 1)}: {committed} units are held or sold."
+        )
+    return drop
+
+
+@transaction.atomic
+def set_total_stock(*, drop_id: int, total_stock: int) -> Drop:
+    """Change a drop's total; available stock moves by the same amount. Publishes stock."""
+    drop = lock_for_stock_edit(drop_id=drop_id, total_stock=total_stock)
+    delta = total_stock - drop.total_stock
+    if delta:
+        drop.total_stock = total_stock
+        drop.available_stock += delta
+        drop.stock_version += 1
+        drop.save(update_fields=["total_stock", "available_stock", "stock_version", "updated_at"])
+        _publish_stock(drop)
+    return drop
+
+
+def _lock_drop(drop_id: int) -> Drop:
+    try:
+        return Drop.objects.select_for_update(no_key=True).get(pk=drop_id)
+    except Drop.DoesNotExist:
+        raise DropNotFound() from None
+
+
+def _drop_of_reservation(*, reservation_id: int, user: AbstractBaseUser | None = None) -> int:
+    # Read without a lock: a reservation's drop never changes, and the drop must be
+    # locked before the reservation.
+    reservations = Reservation.objects.filter(pk=reservation_id)
+    if user is not None:
+        reservations = reservations.filter(user=user)
+    drop_id = reservations.values_list("drop_id", flat=True).first()
+    if drop_id is None:
+        raise ReservationNotFound()
+    return drop_id
+
+
+def _lock_users_reservation(
+    *, user: AbstractBaseUser, reservation_id: int
+) -> tuple[Drop, Reservation]:
+    """Lock the drop, then the user's reservation, which must still be ACTIVE."""
+    drop = _lock_drop(_drop_of_reservation(reservation_id=reservation_id, user=user))
+    reservation = Reservation.objects.select_for_update(no_key=True).get(pk=reservation_id)
+    if reservation.status != ACTIVE:
+        raise ReservationNotActive(f"The reservation is {reservation.status.lower()}.")
+    return drop, reservation
+
+
+def _end_hold(drop: Drop, reservation: Reservation, status: Reservation.Status) -> None:
+    reservation.status = status
+    reservation.save(update_fields=["status"])
+    _return_units(drop, 1)
+
+
+def _return_units(drop: Drop, count: int) -> None:
+    drop.available_stock += count  # safe in Python: the row is locked until commit
+    drop.stock_version += 1
+    drop.save(update_fields=["available_stock", "stock_version", "updated_at"])
+    _publish_stock(drop)
+
+
+def _publish_stock(drop: Drop) -> None:
+    events.stock_changed(
+        drop_id=drop.pk, available=drop.available_stock, total=drop.total_stock,
+        version=drop.stock_version,
+    )
+
+
+def republish_recent_stock(*, within: timedelta = timedelta(minutes=2)) -> int:
+    """Announce again the stock of drops changed within ``within``.
+
+    Events are sent after commit by the process that committed; if that process dies
+    first, this (run by beat every few seconds) corrects the watchers. Clients ignore
+    versions they already have. Returns how many drops it announced.
+    """
+    recent = Drop.objects.filter(updated_at__gte=timezone.now() - within)
+    count = 0
+    for drop in recent.only("pk", "available_stock", "total_stock", "stock_version"):
+        _publish_stock(drop)
+        count += 1
+    return count
