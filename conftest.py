@@ -1,0 +1,135 @@
+"""Shared fixtures. Tests run on real PostgreSQL and Redis (see Makefile `test`)."""
+
+import os
+import uuid
+from urllib.parse import quote
+
+import pytest
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    # A channel-layer prefix of this run (and xdist worker) alone, inherited by the
+    # servers the tests start, so parallel runs never hear each other's events.
+    prefix = os.environ.get("CHANNEL_LAYER_PREFIX_TEST") or f"test-{uuid.uuid4().hex[:10]}"
+    os.environ["CHANNEL_LAYER_PREFIX"] = prefix
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = prefix
+    settings.CELERY_BEAT_SCHEDULE_FILENAME = f"/tmp/celerybeat-{prefix}"
+
+
+@pytest.fixture
+def user(db):
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory(is_staff=True)
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def auth_client(user):
+    """An API client authenticated by token as ``user``."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def staff_client(staff_user):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff_user).key}")
+    return client
+
+
+@pytest.fixture
+def server_env():
+    """Environment for subprocesses (daphne, gunicorn, celery) that must use the test
+    database and this run's Redis channel-layer prefix. Use with transactional tests."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    host = quote(db["HOST"] or "127.0.0.1", safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = f"postgres://{db['USER']}@{host}{port}/{db['NAME']}"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def start_process(tmp_path):
+    """Start a server or worker subprocess; all are stopped when the test ends.
+
+    ``start_process(argv, env=..., port=...)`` waits until the port accepts
+    connections (or, without a port, returns at once). Output goes to a log file
+    under the test's tmp_path, printed if the process fails to start.
+    """
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    started = []
+
+    def start(argv, *, env, port=None, name=None, timeout=30.0):
+        log_path = tmp_path / f"{name or argv[0].rsplit('/', 1)[-1]}-{len(started)}.log"
+        log = open(log_path, "wb")
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        started.append((process, log))
+        if port is None:
+            return process
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return process
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{argv} did not listen on {port}:\n{log_path.read_text()[-3000:]}")
+
+    yield start
+    for process, log in reversed(started):
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process, log in started:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def free_port():
+    """A function returning a TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    def pick() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    return pick
