@@ -1,33 +1,62 @@
+from datetime import datetime
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
 from drops import selectors
+from drops.models import Drop
 from drops.serializers import DropSerializer
 from reservations import selectors as reservation_selectors
+from reservations.serializers import ReservationSerializer
+
+
+def _phase(drop: Drop, now: datetime) -> str:
+    """What a buyer can do with the drop right now; the page script computes the same."""
+    if not drop.has_started(now):
+        return "upcoming"
+    if drop.has_ended(now):
+        return "ended"
+    if drop.available_stock == 0:
+        return "soldout"
+    return "live"
 
 
 def drop_list(request):
     now = timezone.now()
     live = selectors.with_recent_purchases(selectors.live_drops(now))
     upcoming = selectors.with_recent_purchases(selectors.upcoming_drops(now))
+    for drop in (*live, *upcoming):
+        drop.phase = _phase(drop, now)
     return render(request, "drops/drop_list.html", {
         "live_drops": live,
         "upcoming_drops": upcoming,
         "drops_json": DropSerializer([*live, *upcoming], many=True).data,
+        "server_now": now,
     })
 
 
 def drop_detail(request, pk: int):
+    now = timezone.now()
     drop = selectors.drop_with_recent_purchases(pk)
     if drop is None:
         raise Http404("Drop not found.")
+    drop.phase = _phase(drop, now)
     reservation = reservation_selectors.active_reservation(request.user, drop.pk)
+    purchased = 0
+    if request.user.is_authenticated:
+        purchased = reservation_selectors.user_purchases(request.user).filter(drop=drop).count()
     return render(request, "drops/drop_detail.html", {
         "drop": drop,
         "drop_json": DropSerializer(drop).data,
         "reservation": reservation,
+        "reservation_json": ReservationSerializer(reservation).data if reservation else None,
+        "purchased_count": purchased,
+        "limit_reached": purchased >= drop.purchase_limit,
+        "hold_seconds": settings.RESERVATION_TTL_SECONDS,
+        "server_now": now,
     })
 
 

@@ -1,0 +1,297 @@
+"""The server-rendered pages, through Django's test client."""
+
+from datetime import timedelta
+
+import pytest
+
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.tests.factories import UserFactory
+from drops.tests.factories import DropFactory, UpcomingDropFactory
+from reservations import services
+from reservations.models import Reservation
+
+PASSWORD = "correct-horse-42"  # UserFactory's password
+
+pytestmark = pytest.mark.django_db
+
+
+def buy(user, drop):
+    reservation = services.reserve(user=user, drop_id=drop.pk)
+    return services.purchase(user=user, reservation_id=reservation.pk)
+
+
+@pytest.fixture
+def buyer_client(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_drop_list_shows_live_drops_with_price_and_stock(client):
+    drop = DropFactory(name="Air Test 1", price="180.00", total_stock=10, available_stock=7)
+
+    response = client.get(reverse("drop-list"))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Air Test 1" in html
+    assert "$180.00" in html
+    assert f'data-drop-id="{drop.pk}" data-phase="live"' in html
+    assert '<span data-field="available">7</span> of <span data-field="total">10</span>' in html
+    assert 'style="width: 70%"' in html
+
+
+def test_drop_list_marks_sold_out_drops(client):
+    drop = DropFactory(total_stock=3, available_stock=0)
+
+    html = client.get(reverse("drop-list")).content.decode()
+
+    assert f'data-drop-id="{drop.pk}" data-phase="soldout"' in html
+    assert "Sold out" in html
+
+
+def test_drop_list_shows_upcoming_drops_with_a_countdown(client):
+    UpcomingDropFactory(name="Night Run")
+
+    response = client.get(reverse("drop-list"))
+
+    live, upcoming = response.context["live_drops"], response.context["upcoming_drops"]
+    assert [d.name for d in upcoming] == ["Night Run"]
+    assert live == []
+    html = response.content.decode()
+    assert 'data-phase="upcoming"' in html
+    assert 'data-field="countdown"' in html
+    assert "Nothing is live right now" in html
+
+
+def test_drop_list_leaves_out_ended_drops(client):
+    now = timezone.now()
+    DropFactory(name="Gone", drop_start_time=now - timedelta(hours=2),
+                drop_end_time=now - timedelta(hours=1))
+
+    assert "Gone" not in client.get(reverse("drop-list")).content.decode()
+
+
+def test_live_pages_embed_the_initial_state_and_the_socket_base(client, settings):
+    settings.WEBSOCKET_URL = "ws://127.0.0.1:9999/ws/"
+    drop = DropFactory(name="Embedded")
+
+    list_html = client.get(reverse("drop-list")).content.decode()
+    detail_html = client.get(drop.get_absolute_url()).content.decode()
+
+    for html in (list_html, detail_html):
+        assert 'data-ws-url="ws://127.0.0.1:9999/ws/"' in html
+        assert 'type="module" src="/static/drops/live.js"' in html
+        assert 'href="/static/drops/shop.css"' in html
+    assert 'id="drops-data"' in list_html and '"availableStock": 10' in list_html
+    assert 'data-socket-path="drops/"' in list_html
+    assert f'data-socket-path="drops/{drop.pk}/"' in detail_html
+    assert 'id="drop-data"' in detail_html
+
+
+def test_drop_page_shows_the_drop_and_a_login_link_to_anonymous_visitors(client):
+    drop = DropFactory(name="Air Anonymous", total_stock=5, available_stock=4)
+
+    response = client.get(drop.get_absolute_url())
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Air Anonymous" in html
+    assert '<strong id="available-stock" data-field="available">4</strong>' in html
+    assert 'data-testid="login-to-reserve"' in html
+    assert f'href="/accounts/login/?next=/drops/{drop.pk}/"' in html
+    assert 'id="reserve-button"' not in html
+
+
+def test_drop_page_offers_the_reserve_button_to_a_logged_in_buyer(buyer_client):
+    drop = DropFactory()
+
+    html = buyer_client.get(drop.get_absolute_url()).content.decode()
+
+    assert 'id="reserve-button"' in html
+    assert 'data-testid="login-to-reserve"' not in html
+    assert 'name="csrfmiddlewaretoken"' in html
+    assert 'data-state="none"' in html
+    button = html[html.index('id="reserve-button"'):html.index("Reserve a pair")]
+    assert "disabled" not in button
+
+
+@pytest.mark.parametrize(
+    ("factory_kwargs", "reason"),
+    [
+        ({"drop_start_time": timezone.now() + timedelta(hours=1)}, "Opens in"),
+        ({"total_stock": 2, "available_stock": 0}, "Sold out"),
+    ],
+    ids=["not-started", "sold-out"],
+)
+def test_reserve_button_is_disabled_with_a_reason(buyer_client, factory_kwargs, reason):
+    drop = DropFactory(**factory_kwargs)
+
+    html = buyer_client.get(drop.get_absolute_url()).content.decode()
+
+    button = html[html.index('id="reserve-button"'):html.index("Reserve a pair")]
+    assert "disabled" in button
+    hint = html[html.index('id="reserve-hint"'):]
+    assert reason in hint[:300]
+
+
+def test_drop_page_shows_the_buyers_active_reservation(buyer_client, user):
+    drop = DropFactory()
+    reservation = services.reserve(user=user, drop_id=drop.pk)
+
+    response = buyer_client.get(drop.get_absolute_url())
+
+    assert response.context["reservation"].pk == reservation.pk
+    html = response.content.decode()
+    assert 'data-state="active"' in html
+    assert 'id="reservation-data"' in html
+    assert f'"id": {reservation.pk}' in html
+    assert 'id="purchase-button"' in html and 'id="cancel-button"' in html
+
+
+def test_drop_page_disables_reserve_once_the_purchase_limit_is_reached(buyer_client, user):
+    drop = DropFactory(purchase_limit=1)
+    buy(user, drop)
+
+    html = buyer_client.get(drop.get_absolute_url()).content.decode()
+
+    assert "reached the limit of 1 per buyer" in html
+    button = html[html.index('id="reserve-button"'):html.index("Reserve a pair")]
+    assert "disabled" in button
+
+
+def test_drop_page_lists_the_three_latest_buyers(client):
+    drop = DropFactory(total_stock=10)
+    for name in ["ann", "bob", "cat", "dan"]:
+        buy(UserFactory(username=name), drop)
+
+    html = client.get(drop.get_absolute_url()).content.decode()
+
+    start = html.index('id="activity-feed"')
+    feed = html[start:html.index("</ol>", start)]
+    assert [n for n in ["dan", "cat", "bob", "ann"] if f'class="buyer">{n}<' in feed] == [
+        "dan", "cat", "bob"]
+
+
+def test_unknown_drop_is_a_404_page(client):
+    response = client.get("/drops/987654/")
+
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
+
+
+def test_signup_creates_the_account_and_logs_in(client, django_user_model):
+    response = client.post(reverse("signup"), {
+        "username": "newbuyer", "password1": "sneaker-Fan-2026", "password2": "sneaker-Fan-2026",
+    }, follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("drop-list")
+    assert django_user_model.objects.filter(username="newbuyer").exists()
+    assert response.context["user"].username == "newbuyer"
+    assert "Welcome, newbuyer" in response.content.decode()
+
+
+def test_signup_returns_to_next_and_refuses_foreign_next(client):
+    drop = DropFactory()
+    data = {"username": "nextbuyer", "password1": "sneaker-Fan-2026",
+            "password2": "sneaker-Fan-2026"}
+
+    response = client.post(f"{reverse('signup')}?next={drop.get_absolute_url()}", data)
+    assert response.status_code == 302 and response.url == drop.get_absolute_url()
+
+    client.logout()
+    data["username"] = "otherbuyer"
+    response = client.post(f"{reverse('signup')}?next=https://evil.example/", data)
+    assert response.url == reverse("drop-list")
+
+
+def test_signup_shows_form_errors(client):
+    response = client.post(reverse("signup"), {
+        "username": "x", "password1": "one-password-1", "password2": "another-password-2",
+    })
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "The two password fields" in html
+    assert 'aria-invalid="true"' in html
+
+
+def test_signup_page_renders_labelled_fields(client):
+    html = client.get(reverse("signup")).content.decode()
+
+    assert '<label for="id_username">' in html
+    assert '<label for="id_password1">' in html
+    assert 'name="csrfmiddlewaretoken"' in html
+
+
+def test_login_then_logout(client, user):
+    page = client.get(reverse("login"))
+    assert page.status_code == 200
+    assert '<label for="id_username">' in page.content.decode()
+
+    response = client.post(reverse("login"), {"username": user.username, "password": PASSWORD},
+                           follow=True)
+    assert response.context["user"].is_authenticated
+    assert 'data-testid="logout"' in response.content.decode()
+
+    response = client.post(reverse("logout"), follow=True)
+    assert not response.context["user"].is_authenticated
+    assert 'data-testid="nav-login"' in response.content.decode()
+
+
+def test_login_with_a_wrong_password_shows_an_error(client, user):
+    response = client.post(reverse("login"), {"username": user.username, "password": "nope"})
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'role="alert"' in html
+    assert "Please enter a correct username and password" in html
+
+
+def test_login_returns_to_the_drop_page(client, user):
+    drop = DropFactory()
+
+    response = client.post(reverse("login"), {
+        "username": user.username, "password": PASSWORD, "next": drop.get_absolute_url(),
+    })
+
+    assert response.url == drop.get_absolute_url()
+
+
+def test_logout_needs_post(buyer_client):
+    assert buyer_client.get(reverse("logout")).status_code == 405
+
+
+def test_my_orders_needs_login(client):
+    response = client.get(reverse("my-orders"))
+
+    assert response.status_code == 302
+    assert response.url == f"{reverse('login')}?next={reverse('my-orders')}"
+
+
+def test_my_orders_lists_purchases_and_reservations(buyer_client, user):
+    bought, held = DropFactory(name="Bought Pair", price="199.00"), DropFactory(name="Held Pair")
+    buy(user, bought)
+    services.reserve(user=user, drop_id=held.pk)
+    someone_else = UserFactory()
+    services.reserve(user=someone_else, drop_id=DropFactory(name="Not Mine").pk)
+
+    response = buyer_client.get(reverse("my-orders"))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Bought Pair" in html and "$199.00" in html
+    assert "Held Pair" in html
+    assert "Not Mine" not in html
+    assert 'class="status status-purchased">Purchased' in html
+    assert 'class="status status-active">Active' in html
+    assert [r.status for r in response.context["reservations"]] == [
+        Reservation.Status.ACTIVE, Reservation.Status.PURCHASED]
+
+
+def test_my_orders_when_empty(buyer_client):
+    html = buyer_client.get(reverse("my-orders")).content.decode()
+
+    assert 'data-testid="no-purchases"' in html
+    assert 'data-testid="no-reservations"' in html
