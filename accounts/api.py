@@ -25,6 +25,8 @@ class SignUpSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
     def validate_username(self, value):
+        # Checked as create_user will store it (NFKC), so "\ufb00" cannot join "FF".
+        value = User.normalize_username(value)
         # The model's own validator (letters, digits and @.+-_), then uniqueness.
         try:
             User._meta.get_field("username").run_validators(value)

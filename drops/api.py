@@ -18,6 +18,7 @@ LISTINGS = {
 
 
 class DropViewSet(viewsets.GenericViewSet):
+    queryset = Drop.objects.all()  # the browsable API's filter form asks for it on lists
     serializer_class = DropSerializer
 
     def get_permissions(self):

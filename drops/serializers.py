@@ -2,6 +2,8 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from django.utils import timezone
+
 from drops.models import Drop
 
 
@@ -37,7 +39,10 @@ class DropCreateSerializer(serializers.Serializer):
     purchaseLimit = serializers.IntegerField(min_value=1, max_value=1_000, default=1)
 
     def validate(self, data):
-        start, end = data.get("dropStartTime"), data.get("dropEndTime")
-        if end is not None and start is not None and end <= start:
+        # The default start is fixed here, not in the service, so an end already past is
+        # a 400 and not a failed model constraint (a 500).
+        data.setdefault("dropStartTime", timezone.now())
+        start, end = data["dropStartTime"], data.get("dropEndTime")
+        if end is not None and end <= start:
             raise serializers.ValidationError({"dropEndTime": ["Must be after dropStartTime."]})
         return data

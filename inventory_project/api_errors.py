@@ -47,9 +47,12 @@ def refuse_foreign_user_id(request) -> None:
     if "userId" not in data:
         return
     user_id = data["userId"]
-    if isinstance(user_id, bool) or not isinstance(user_id, (int, str)) or not str(user_id).isdigit():
+    text = "" if isinstance(user_id, bool) or not isinstance(user_id, (int, str)) else str(user_id)
+    # ASCII digits and short: int() refuses other Unicode digits ("²") and strings of
+    # over 4300 digits, which would otherwise surface as a 500.
+    if not (text.isascii() and text.isdigit() and len(text) <= 20):
         raise exceptions.ValidationError({"userId": ["Must be your own user id."]})
-    if int(user_id) != request.user.pk:
+    if int(text) != request.user.pk:
         raise exceptions.PermissionDenied("You can only act for yourself.")
 
 
