@@ -14,6 +14,8 @@ def pytest_configure(config):
     # servers the tests start, so parallel runs never hear each other's events.
     prefix = os.environ.get("CHANNEL_LAYER_PREFIX_TEST") or f"test-{uuid.uuid4().hex[:10]}"
     os.environ["CHANNEL_LAYER_PREFIX"] = prefix
+    os.environ["CELERY_QUEUE"] = prefix
+    settings.CELERY_TASK_DEFAULT_QUEUE = prefix
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = prefix
     settings.CELERY_BEAT_SCHEDULE_FILENAME = f"/tmp/celerybeat-{prefix}"
 

@@ -2,11 +2,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status, viewsets
+from rest_framework import parsers, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
+
+from inventory_project.api_input import JSONParser
 
 User = get_user_model()
 
@@ -70,3 +74,9 @@ class UserViewSet(viewsets.GenericViewSet):
             {"user": {"id": user.pk, "username": user.username}, "token": token.key},
             status=status.HTTP_201_CREATED,
         )
+
+
+class TokenView(ObtainAuthToken):
+    """POST {username, password} -> {token}."""
+
+    parser_classes = (parsers.FormParser, parsers.MultiPartParser, JSONParser)

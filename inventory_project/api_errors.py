@@ -3,6 +3,7 @@
 import logging
 
 from django.http import JsonResponse
+
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler

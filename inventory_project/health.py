@@ -1,6 +1,7 @@
-import redis
 from django.conf import settings
 from django.db import connection
+
+import redis
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response

@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path, register_converter
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import ObtainAuthToken
 
-from accounts.api import UserViewSet
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts.api import TokenView, UserViewSet
 from drops.api import DropViewSet
 from inventory_project.health import HealthView
 from reservations.api import ReservationViewSet
@@ -26,7 +26,7 @@ register_converter(IdConverter, "id")
 api_patterns = [
     path("health", HealthView.as_view(), name="health"),
     path("users", UserViewSet.as_view({"get": "list", "post": "create"}), name="users"),
-    path("auth/token", ObtainAuthToken.as_view(), name="token"),
+    path("auth/token", TokenView.as_view(), name="token"),
     path("drops", DropViewSet.as_view({"get": "list", "post": "create"}), name="drops"),
     path("drops/<id:pk>", DropViewSet.as_view({"get": "retrieve"}), name="drop"),
     path("reserve/<id:drop_id>", ReservationViewSet.as_view({"post": "reserve"}), name="reserve"),

@@ -20,11 +20,14 @@ import logging
 import os
 import threading
 import time
+from datetime import datetime
 from functools import partial
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+
+from channels.layers import get_channel_layer
+from rest_framework import serializers
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +48,14 @@ def stock_payload(*, drop_id: int, available: int, total: int, version: int) -> 
     }
 
 
-def purchase_payload(*, drop_id: int, user_id: int, username: str, timestamp: str) -> dict:
+def purchase_payload(*, drop_id: int, user_id: int, username: str, timestamp: datetime) -> dict:
     return {
         "type": "newPurchase",
         "dropId": drop_id,
         "userId": user_id,
         "username": username,
-        "timestamp": timestamp,
+        # The same format as the API and the snapshots.
+        "timestamp": serializers.DateTimeField().to_representation(timestamp),
     }
 
 
@@ -62,7 +66,7 @@ def stock_changed(*, drop_id: int, available: int, total: int, version: int) -> 
     transaction.on_commit(partial(publisher.put_stock, payload), robust=True)
 
 
-def purchase_made(*, drop_id: int, user_id: int, username: str, timestamp: str) -> None:
+def purchase_made(*, drop_id: int, user_id: int, username: str, timestamp: datetime) -> None:
     """Announce a purchase once the current transaction commits."""
     payload = purchase_payload(
         drop_id=drop_id, user_id=user_id, username=username, timestamp=timestamp

@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from drops.models import Drop
 from reservations.models import Purchase, Reservation
@@ -18,8 +19,10 @@ def user_purchases(user: AbstractBaseUser) -> QuerySet[Purchase]:
 def active_reservation(user: AbstractBaseUser, drop_id: int) -> Reservation | None:
     if not user.is_authenticated:
         return None
+    # A lapsed hold the sweep has not reached yet is no longer the buyer's to use.
     return Reservation.objects.filter(
-        user=user, drop_id=drop_id, status=Reservation.Status.ACTIVE
+        user=user, drop_id=drop_id, status=Reservation.Status.ACTIVE,
+        expires_at__gt=timezone.now(),
     ).first()
 
 

@@ -175,7 +175,7 @@ def _purchase_locked(*, user: AbstractBaseUser, reservation_id: int) -> Purchase
     )
     events.purchase_made(
         drop_id=drop.pk, user_id=user.pk, username=user.get_username(),
-        timestamp=now.isoformat(),
+        timestamp=now,
     )
     return sale
 

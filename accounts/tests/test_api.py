@@ -1,10 +1,10 @@
 """Sign-up, token login and the staff user list (/api/users, /api/auth/token)."""
 
+from django.contrib.auth import get_user_model
+
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
-
-from django.contrib.auth import get_user_model
 
 from accounts.tests.factories import UserFactory
 
@@ -219,11 +219,6 @@ def test_bad_authorization_header_is_refused_as_unauthenticated(api_client, head
     assert_json_error(response, 401)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TokenAuthentication sends the key to PostgreSQL unchecked; a NUL byte raises "
-    "DataError (500). Needs a project TokenAuthentication in settings (see report).",
-)
 def test_token_with_nul_byte_is_refused_as_unauthenticated(api_client):
     api_client.raise_request_exception = False
     api_client.credentials(HTTP_AUTHORIZATION="Token abc\x00def")
