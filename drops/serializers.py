@@ -1,8 +1,8 @@
 from decimal import Decimal
 
-from rest_framework import serializers
-
 from django.utils import timezone
+
+from rest_framework import serializers
 
 from drops.models import Drop
 

@@ -1,8 +1,9 @@
 from datetime import timedelta
 from decimal import Decimal
 
-import factory
 from django.utils import timezone
+
+import factory
 
 from drops.models import Drop
 

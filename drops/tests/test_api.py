@@ -5,15 +5,15 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
-import yaml
-from rest_framework.test import APIClient
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.dateparse import parse_datetime
+
+import pytest
+import yaml
+from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from drops.models import Drop

@@ -17,10 +17,10 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 from django.db import connections
 from django.utils import timezone
+
+import pytest
 
 from accounts.tests.factories import UserFactory
 from drops.models import Drop

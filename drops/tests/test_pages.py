@@ -2,10 +2,10 @@
 
 from datetime import timedelta
 
-import pytest
-
 from django.urls import reverse
 from django.utils import timezone
+
+import pytest
 
 from accounts.tests.factories import UserFactory
 from drops.tests.factories import DropFactory, UpcomingDropFactory

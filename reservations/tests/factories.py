@@ -1,7 +1,8 @@
 from datetime import timedelta
 
-import factory
 from django.utils import timezone
+
+import factory
 
 from accounts.tests.factories import UserFactory
 from drops.tests.factories import DropFactory

@@ -5,9 +5,10 @@ import threading
 import time
 from datetime import timedelta
 
-import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+
+import pytest
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory

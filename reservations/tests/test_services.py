@@ -1,9 +1,10 @@
 from datetime import timedelta
 
-import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
+
+import pytest
 
 from accounts.tests.factories import UserFactory
 from drops.models import Drop
