@@ -94,7 +94,12 @@ def reserve(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
             raise
     # The buyer already holds this drop. If that hold has lapsed and the sweep has
     # not reached it yet, it must not block the buyer: expire it and try once more.
-    if not _expire_drop_holds(drop_id=drop_id, now=timezone.now(), user=user):
+    # Checked without a lock first, so repeated clicks never queue on the drop's lock.
+    now = timezone.now()
+    lapsed = Reservation.objects.filter(
+        user=user, drop_id=drop_id, status=ACTIVE, expires_at__lte=now
+    ).exists()
+    if not lapsed or not _expire_drop_holds(drop_id=drop_id, now=now, user=user):
         raise AlreadyReserved()
     try:
         return _reserve_once(user=user, drop_id=drop_id)
