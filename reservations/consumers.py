@@ -1,10 +1,12 @@
 import asyncio
 import json
 
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
+
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from drops import selectors
 from drops.serializers import DropSerializer
@@ -53,6 +55,17 @@ class DropConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "connected", "message": "Watching live stock and purchases."})
         await self.send_json({"type": "snapshot", "drops": drops})
 
+    async def dispatch(self, message):
+        # Channels runs close_old_connections before every handler, in the process's
+        # one sync thread; for a group message that is one hop per socket, queued
+        # behind whatever else holds that thread (snapshots, session lookups), so live
+        # frames stalled while it was busy. Every database access here goes through
+        # database_sync_to_async, which closes stale connections itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def disconnect(self, code):
         for timer in self.timers.values():
             timer.cancel()
@@ -65,7 +78,7 @@ class DropConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             content = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             await self.send_json({"type": "error", "error": "Malformed JSON."})
             return
         await self.receive_json(content)
