@@ -217,4 +217,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # A sold-out drop answers thousands of 409s a second; they are business, not
+    # warnings (the access log still has them). 5xx are still logged.
+    "loggers": {"django.request": {"level": "ERROR"}},
 }
