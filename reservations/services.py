@@ -156,10 +156,7 @@ def purchase(*, user: AbstractBaseUser, reservation_id: int) -> Purchase:
     released and its unit returned in a committed transaction before raising.
     Publishes the purchase.
     """
-    outcome = _purchase_locked(user=user, reservation_id=reservation_id)
-    if isinstance(outcome, StockError):
-        raise outcome
-    return outcome
+    return _raise_refusal(_purchase_locked(user=user, reservation_id=reservation_id))
 
 
 @transaction.atomic(durable=True)
@@ -190,10 +187,7 @@ def cancel(*, user: AbstractBaseUser, reservation_id: int) -> Reservation:
 
     A hold already past expires_at is expired instead and ReservationExpired raised.
     """
-    outcome = _cancel_locked(user=user, reservation_id=reservation_id)
-    if isinstance(outcome, StockError):
-        raise outcome
-    return outcome
+    return _raise_refusal(_cancel_locked(user=user, reservation_id=reservation_id))
 
 
 @transaction.atomic(durable=True)
@@ -297,6 +291,13 @@ def set_total_stock(*, drop_id: int, total_stock: int) -> Drop:
         drop.save(update_fields=["total_stock", "available_stock", "stock_version", "updated_at"])
         _publish_stock(drop)
     return drop
+
+
+def _raise_refusal(outcome):
+    """Raise a refusal returned by a transaction that committed a release; else return."""
+    if isinstance(outcome, StockError):
+        raise outcome
+    return outcome
 
 
 def _lock_drop(drop_id: int) -> Drop:

@@ -7,19 +7,12 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+from inventory_project.testing import assert_json_error
 
 User = get_user_model()
 PASSWORD = "correct-horse-42"  # what UserFactory sets
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_json_error(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body["error"], str) and body["error"]
-    return body
 
 
 # Sign-up

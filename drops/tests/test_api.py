@@ -19,25 +19,13 @@ from accounts.tests.factories import UserFactory
 from drops.models import Drop
 from drops.tests.factories import DropFactory, UpcomingDropFactory
 from inventory_project import health
+from inventory_project.testing import assert_json_error, assert_stock_adds_up
 from reservations import services
-from reservations.selectors import stock_audit
 
 DROP_KEYS = {
     "id", "name", "price", "availableStock", "totalStock", "dropStartTime", "dropEndTime",
     "purchaseLimit", "version", "recentPurchases",
 }
-
-
-def assert_json_error(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body["error"], str) and body["error"]
-    return body
-
-
-def assert_stock_adds_up() -> None:
-    assert [row for row in stock_audit() if not row["ok"]] == []
 
 
 def buy(drop: Drop, buyer=None):

@@ -16,26 +16,14 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 from drops.models import Drop
 from drops.tests.factories import DropFactory, UpcomingDropFactory
+from inventory_project.testing import assert_json_error, assert_stock_adds_up
 from reservations import services
 from reservations.models import Purchase, Reservation
-from reservations.selectors import stock_audit
 
 PASSWORD = "correct-horse-42"  # what UserFactory sets
 ACTIVE = Reservation.Status.ACTIVE
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_json_error(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body["error"], str) and body["error"]
-    return body
-
-
-def assert_stock_adds_up() -> None:
-    assert [row for row in stock_audit() if not row["ok"]] == []
 
 
 def available(drop: Drop) -> int:

@@ -9,6 +9,7 @@ import pytest
 from accounts.tests.factories import UserFactory
 from drops.models import Drop
 from drops.tests.factories import DropFactory, UpcomingDropFactory
+from inventory_project.testing import assert_stock_adds_up
 from reservations import services
 from reservations.exceptions import (
     AlreadyReserved,
@@ -22,13 +23,8 @@ from reservations.exceptions import (
     StockBelowCommitted,
 )
 from reservations.models import Purchase, Reservation
-from reservations.selectors import stock_audit
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_stock_consistent():
-    assert all(row["ok"] for row in stock_audit()), stock_audit()
 
 
 def lapse(reservation):
@@ -49,7 +45,7 @@ def test_reserve_takes_one_unit_and_holds_it_for_the_ttl(user, settings):
     assert stored.user == user and stored.drop_id == drop.pk
     assert before + timedelta(seconds=59) < stored.expires_at <= timezone.now() + timedelta(seconds=60)
     assert drop.stock_version == 1
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_second_reserve_by_same_buyer_is_refused(user):
@@ -59,7 +55,7 @@ def test_second_reserve_by_same_buyer_is_refused(user):
         services.reserve(user=user, drop_id=drop.pk)
     drop.refresh_from_db()
     assert drop.available_stock == 4
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_reserve_is_refused_before_the_start_with_the_start_time(user):
@@ -84,7 +80,7 @@ def test_reserve_is_refused_when_sold_out():
     with pytest.raises(SoldOut):
         services.reserve(user=UserFactory(), drop_id=drop.pk)
     assert Reservation.objects.filter(drop=drop).count() == 1
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_reserve_of_unknown_drop_is_refused(user):
@@ -97,7 +93,7 @@ def test_reserve_is_refused_once_the_purchase_limit_is_reached(user):
     services.purchase(user=user, reservation_id=services.reserve(user=user, drop_id=drop.pk).pk)
     with pytest.raises(PurchaseLimitReached):
         services.reserve(user=user, drop_id=drop.pk)
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_purchase_limit_of_two_allows_two_purchases(user):
@@ -107,7 +103,7 @@ def test_purchase_limit_of_two_allows_two_purchases(user):
     with pytest.raises(PurchaseLimitReached):
         services.reserve(user=user, drop_id=drop.pk)
     assert Purchase.objects.filter(user=user, drop=drop).count() == 2
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_a_lapsed_hold_not_yet_swept_does_not_block_a_new_reserve(user):
@@ -119,7 +115,7 @@ def test_a_lapsed_hold_not_yet_swept_does_not_block_a_new_reserve(user):
     assert Reservation.objects.get(pk=second.pk).status == Reservation.Status.ACTIVE
     drop.refresh_from_db()
     assert drop.available_stock == 2
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_purchase_turns_the_hold_into_a_sale_at_the_drop_price(user):
@@ -131,7 +127,7 @@ def test_purchase_turns_the_hold_into_a_sale_at_the_drop_price(user):
     assert Reservation.objects.get(pk=reservation.pk).status == Reservation.Status.PURCHASED
     drop.refresh_from_db()
     assert drop.available_stock == 1
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_purchase_of_someone_elses_reservation_is_not_found(user):
@@ -164,7 +160,7 @@ def test_purchase_past_expiry_is_refused_and_returns_the_unit_once(user):
     assert services.expire_due() == 0
     drop.refresh_from_db()
     assert drop.available_stock == 2
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_cancel_returns_the_unit(user):
@@ -176,7 +172,7 @@ def test_cancel_returns_the_unit(user):
     assert Reservation.objects.get(pk=reservation.pk).status == Reservation.Status.CANCELLED
     with pytest.raises(ReservationNotActive):
         services.cancel(user=user, reservation_id=reservation.pk)
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_cancel_by_another_user_is_not_found(user):
@@ -196,7 +192,7 @@ def test_expire_due_returns_lapsed_units_and_is_idempotent():
     assert drop.available_stock == 3
     statuses = dict(Reservation.objects.values_list("pk", "status"))
     assert statuses[held[2].pk] == Reservation.Status.ACTIVE
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_expire_due_leaves_purchased_and_cancelled_alone(user):
@@ -206,7 +202,7 @@ def test_expire_due_leaves_purchased_and_cancelled_alone(user):
     lapse(bought)
     assert services.expire_due() == 0
     assert Reservation.objects.get(pk=bought.pk).status == Reservation.Status.PURCHASED
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_create_drop_makes_all_stock_available():
@@ -221,7 +217,7 @@ def test_raising_total_stock_adds_the_same_to_available(user):
     services.set_total_stock(drop_id=drop.pk, total_stock=8)
     drop.refresh_from_db()
     assert (drop.total_stock, drop.available_stock) == (8, 7)
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_total_stock_cannot_shrink_below_what_is_held_or_sold():
@@ -233,7 +229,7 @@ def test_total_stock_cannot_shrink_below_what_is_held_or_sold():
     services.set_total_stock(drop_id=drop.pk, total_stock=2)
     drop.refresh_from_db()
     assert (drop.total_stock, drop.available_stock) == (2, 0)
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 def test_release_reservation_by_staff_returns_the_unit(user):
@@ -242,7 +238,7 @@ def test_release_reservation_by_staff_returns_the_unit(user):
     services.release_reservation(reservation_id=reservation.pk)
     drop.refresh_from_db()
     assert drop.available_stock == 2
-    assert_stock_consistent()
+    assert_stock_adds_up()
 
 
 @pytest.mark.django_db(transaction=True)
