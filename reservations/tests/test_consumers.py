@@ -48,7 +48,7 @@ class Boom(Exception):
 
 @asynccontextmanager
 async def watching(path: str):
-    """An open socket on ``path`` whose connected frame has been read; yields
+    """An open socket on ``path`` whose connected and snapshot frames have been read; yields
     (communicator, snapshot drops)."""
     communicator = WebsocketCommunicator(application, path, headers=ORIGIN)
     connected, _ = await communicator.connect(timeout=5)
