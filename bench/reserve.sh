@@ -11,7 +11,7 @@ export DATABASE_URL="${BASE_URL%/*}/bench_reserve"
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 export DEBUG=0 SECRET_KEY=bench-only-$RANDOM$RANDOM$RANDOM SECURE_SSL_REDIRECT=0 LOG_LEVEL=ERROR
 PY=.venv/bin/python
-psql "${BASE_URL}" -qc "DROP DATABASE IF EXISTS bench_reserve" -c "CREATE DATABASE bench_reserve"
+psql "${BASE_URL}" -qc "DROP DATABASE IF EXISTS bench_reserve WITH (FORCE)" -c "CREATE DATABASE bench_reserve"
 $PY manage.py migrate -v0
 .venv/bin/gunicorn inventory_project.wsgi --bind 127.0.0.1:8010 --workers "$WORKERS" \
     --log-level error > var/bench-gunicorn.log 2>&1 &
