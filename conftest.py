@@ -95,8 +95,9 @@ def start_process(tmp_path):
     def start(argv, *, env, port=None, name=None, timeout=30.0):
         log_path = tmp_path / f"{name or argv[0].rsplit('/', 1)[-1]}-{len(started)}.log"
         log = open(log_path, "wb")
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         started.append((process, log))
         if port is None:
             return process
@@ -112,7 +113,7 @@ def start_process(tmp_path):
         raise RuntimeError(f"{argv} did not listen on {port}:\n{log_path.read_text()[-3000:]}")
 
     yield start
-    for process, log in reversed(started):
+    for process, _log in reversed(started):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
     for process, log in started:

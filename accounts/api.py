@@ -66,7 +66,9 @@ class UserViewSet(viewsets.GenericViewSet):
         data = serializer.validated_data
         try:
             with transaction.atomic():
-                user = User.objects.create_user(username=data["username"], password=data["password"])
+                user = User.objects.create_user(
+                    username=data["username"], password=data["password"]
+                )
                 token = Token.objects.create(user=user)
         except IntegrityError:  # lost a race for the same username
             raise serializers.ValidationError({"username": ["This username is taken."]}) from None

@@ -31,8 +31,14 @@ BIN = ROOT / ".venv" / "bin"
 
 
 def start(argv, env, log):
-    return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        argv,
+        env=env,
+        cwd=ROOT,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def wait_http(url, timeout=30):
@@ -51,7 +57,7 @@ async def watch(url, frames, ready, stop):
         while not stop.is_set():
             try:
                 message = json.loads(await asyncio.wait_for(socket.recv(), timeout=0.2))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if message["type"] == "snapshot":
                 ready.set()
@@ -64,16 +70,27 @@ async def main_async(args, env, drop_id, tokens_dir):
     all_frames = [[] for _ in range(args.clients)]
     readies = [asyncio.Event() for _ in range(args.clients)]
     stop = asyncio.Event()
-    watchers = [asyncio.create_task(watch(ws_url, f, r, stop))
-                for f, r in zip(all_frames, readies)]
+    watchers = [
+        asyncio.create_task(watch(ws_url, f, r, stop))
+        for f, r in zip(all_frames, readies, strict=True)
+    ]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=60)
     layer = redis.Redis.from_url(env["REDIS_URL"])
     publishes_before = layer.info("commandstats").get("cmdstat_publish", {}).get("calls", 0)
     started = time.time()
     wrk = await asyncio.create_subprocess_exec(
-        "wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "-s", "bench/reserve.lua",
-        f"http://127.0.0.1:{args.http_port}", "--", str(tokens_dir),
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE)
+        "wrk",
+        "-t2",
+        f"-c{args.connections}",
+        f"-d{args.seconds}s",
+        "-s",
+        "bench/reserve.lua",
+        f"http://127.0.0.1:{args.http_port}",
+        "--",
+        str(tokens_dir),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
     wrk_out = (await wrk.communicate())[0].decode().strip().splitlines()[-1]
     burst_end = time.time()
     # Requests wrk abandoned at its deadline still commit; let them finish first.
@@ -83,7 +100,9 @@ async def main_async(args, env, drop_id, tokens_dir):
         final, last_commit = db.execute(
             "SELECT d.available_stock, max(r.created_at) FROM drops_drop d"
             " JOIN reservations_reservation r ON r.drop_id = d.id WHERE d.id = %s"
-            " GROUP BY d.id", [int(drop_id)]).fetchone()
+            " GROUP BY d.id",
+            [int(drop_id)],
+        ).fetchone()
     last_commit = last_commit.timestamp()
     await asyncio.sleep(2.0)  # the last update is due within 0.5 s; wait well past it
     stop.set()
@@ -104,13 +123,20 @@ async def main_async(args, env, drop_id, tokens_dir):
         delays.append(first_final - last_commit)
     print(f"wrk: {wrk_out}")
     print(f"sockets {args.clients}; final stock {final}; sockets ending on another value: {wrong}")
-    print(f"stockUpdate per socket per second: median {statistics.median(rates):.2f}, "
-          f"worst one-second window {max(worst_second)}")
+    print(
+        f"stockUpdate per socket per second: median {statistics.median(rates):.2f}, "
+        f"worst one-second window {max(worst_second)}"
+    )
     if delays:
-        print(f"delay from the last reservation to its stock on the socket: median "
-              f"{statistics.median(delays) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms")
-    print(f"channel-layer messages (PUBLISH): {publishes - publishes_before} in "
-          f"{burst_end - started:.1f} s = {(publishes - publishes_before) / (burst_end - started):.1f}/s")
+        print(
+            f"delay from the last reservation to its stock on the socket: median "
+            f"{statistics.median(delays) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms"
+        )
+    print(
+        f"channel-layer messages (PUBLISH): {publishes - publishes_before} in "
+        f"{burst_end - started:.1f} s"
+        f" = {(publishes - publishes_before) / (burst_end - started):.1f}/s"
+    )
 
 
 def main():
@@ -122,25 +148,63 @@ def main():
     parser.add_argument("--ws-port", type=int, default=8021)
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-    env = dict(os.environ, DATABASE_URL=base.rsplit("/", 1)[0] + "/bench_live",
-               REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-               DEBUG="0", SECRET_KEY="bench-only-" + os.urandom(8).hex(),
-               SECURE_SSL_REDIRECT="0", LOG_LEVEL="ERROR",
-               CHANNEL_LAYER_PREFIX="bench-live")
-    subprocess.run(["psql", base, "-qc", "DROP DATABASE IF EXISTS bench_live WITH (FORCE)",
-                    "-c", "CREATE DATABASE bench_live"], check=True)
+    env = dict(
+        os.environ,
+        DATABASE_URL=base.rsplit("/", 1)[0] + "/bench_live",
+        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        DEBUG="0",
+        SECRET_KEY="bench-only-" + os.urandom(8).hex(),
+        SECURE_SSL_REDIRECT="0",
+        LOG_LEVEL="ERROR",
+        CHANNEL_LAYER_PREFIX="bench-live",
+    )
+    subprocess.run(
+        [
+            "psql",
+            base,
+            "-qc",
+            "DROP DATABASE IF EXISTS bench_live WITH (FORCE)",
+            "-c",
+            "CREATE DATABASE bench_live",
+        ],
+        check=True,
+    )
     subprocess.run([BIN / "python", "manage.py", "migrate", "-v0"], env=env, cwd=ROOT, check=True)
     tokens_dir = ROOT / "var" / "bench" / "live"
-    subprocess.run([BIN / "python", "bench/seed_reserve.py", "--buyers", "40000",
-                    "--out", str(tokens_dir)], env=env, cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [BIN / "python", "bench/seed_reserve.py", "--buyers", "40000", "--out", str(tokens_dir)],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     drop_id = (tokens_dir / "drop_id").read_text().strip()
     (ROOT / "var").mkdir(exist_ok=True)
     servers = [
-        start([BIN / "gunicorn", "inventory_project.wsgi", "--bind", f"127.0.0.1:{args.http_port}",
-               "--workers", "4"], env, ROOT / "var" / "bench-live-gunicorn.log"),
-        start([BIN / "daphne", "--bind", "127.0.0.1", "--port", str(args.ws_port),
-               "inventory_project.asgi:application"], env, ROOT / "var" / "bench-live-daphne.log"),
+        start(
+            [
+                BIN / "gunicorn",
+                "inventory_project.wsgi",
+                "--bind",
+                f"127.0.0.1:{args.http_port}",
+                "--workers",
+                "4",
+            ],
+            env,
+            ROOT / "var" / "bench-live-gunicorn.log",
+        ),
+        start(
+            [
+                BIN / "daphne",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(args.ws_port),
+                "inventory_project.asgi:application",
+            ],
+            env,
+            ROOT / "var" / "bench-live-daphne.log",
+        ),
     ]
     try:
         wait_http(f"http://127.0.0.1:{args.http_port}/api/health")

@@ -21,6 +21,7 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
+
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from reservations import services  # noqa: E402

@@ -70,8 +70,15 @@ async def client(url: str, count: int, concurrency: int) -> None:
 
     async def open_socket():
         async with limit:
-            ws = await connect(url, origin=ORIGIN, proxy=None, compression=None,
-                               ping_interval=None, open_timeout=120, max_size=2**20)
+            ws = await connect(
+                url,
+                origin=ORIGIN,
+                proxy=None,
+                compression=None,
+                ping_interval=None,
+                open_timeout=120,
+                max_size=2**20,
+            )
             for expected in ("connected", "snapshot"):
                 assert json.loads(await ws.recv())["type"] == expected
             return ws
@@ -108,15 +115,22 @@ async def client(url: str, count: int, concurrency: int) -> None:
             while min(latest) < final and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             delays = phase["delays"]
-            print(json.dumps({
-                "frames": len(phase["arrivals"]),
-                "in_window": sum(window_start <= t <= window_end for t in phase["arrivals"]),
-                "out_of_order": phase["out_of_order"],
-                "with_final": sum(v >= final for v in latest),
-                "cpu_seconds": time.process_time() - cpu_at_mark,
-                # Rounded to 0.1 ms to keep the line short.
-                "delays": [round(d, 4) for d in delays],
-            }), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "frames": len(phase["arrivals"]),
+                        "in_window": sum(
+                            window_start <= t <= window_end for t in phase["arrivals"]
+                        ),
+                        "out_of_order": phase["out_of_order"],
+                        "with_final": sum(v >= final for v in latest),
+                        "cpu_seconds": time.process_time() - cpu_at_mark,
+                        # Rounded to 0.1 ms to keep the line short.
+                        "delays": [round(d, 4) for d in delays],
+                    }
+                ),
+                flush=True,
+            )
         elif line[0] == "exit":
             break
     for task in readers:
@@ -141,17 +155,27 @@ async def sender(drop_id: int, rate: float, seconds: float, first_version: int) 
     started_at = time.time() + 0.1
     for k in range(count):
         await asyncio.sleep(max(0.0, start + k / rate - loop.time()))
-        event = stock_payload(drop_id=drop_id, available=count - k, total=count,
-                              version=first_version + k)
+        event = stock_payload(
+            drop_id=drop_id, available=count - k, total=count, version=first_version + k
+        )
         event["sentAt"] = time.time()
         before = time.perf_counter()
         await layer.group_send(drop_group(drop_id), {"type": "stock.changed", "event": event})
         latencies.append(time.perf_counter() - before)
     # The window ends with the last send's slot (or later, if sends fell behind).
     duration = max(loop.time() - start, count / rate)
-    print(json.dumps({"sent": count, "duration": duration, "started_at": started_at,
-                      "last_version": first_version + count - 1, "latencies": latencies}),
-          flush=True)
+    print(
+        json.dumps(
+            {
+                "sent": count,
+                "duration": duration,
+                "started_at": started_at,
+                "last_version": first_version + count - 1,
+                "latencies": latencies,
+            }
+        ),
+        flush=True,
+    )
 
 
 # Orchestration.
@@ -180,9 +204,15 @@ class Child:
     """A subprocess whose stdout lines are read by a thread, so reads can time out."""
 
     def __init__(self, argv, env, log=None):
-        self.process = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=log,
-                                        text=True, start_new_session=True)
+        self.process = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,
+        )
         self.lines = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -227,12 +257,22 @@ def prepare_database() -> int:
 
     db = settings.DATABASES["default"]
     try:
-        psycopg.connect(host=db["HOST"], port=db["PORT"] or None, user=db["USER"],
-                        password=db["PASSWORD"] or None, dbname=db["NAME"]).close()
+        psycopg.connect(
+            host=db["HOST"],
+            port=db["PORT"] or None,
+            user=db["USER"],
+            password=db["PASSWORD"] or None,
+            dbname=db["NAME"],
+        ).close()
     except psycopg.OperationalError:
-        with psycopg.connect(host=db["HOST"], port=db["PORT"] or None, user=db["USER"],
-                             password=db["PASSWORD"] or None, dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host=db["HOST"],
+            port=db["PORT"] or None,
+            user=db["USER"],
+            password=db["PASSWORD"] or None,
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
     call_command("migrate", verbosity=0, interactive=False)
 
@@ -252,24 +292,39 @@ def redis_cpu_seconds(url: str) -> float:
     return info["used_cpu_sys"] + info["used_cpu_user"]
 
 
-def measure(args, layer: str, settings_module: str, sockets: int, drop_id: int,
-            env: dict, next_version: list[int], log) -> list[dict]:
+def measure(
+    args,
+    layer: str,
+    settings_module: str,
+    sockets: int,
+    drop_id: int,
+    env: dict,
+    next_version: list[int],
+    log,
+) -> list[dict]:
     import psutil
 
     env = {**env, "DJANGO_SETTINGS_MODULE": settings_module}
     port = free_port()
     # Its access log goes to the log file, not through a pipe this process must drain.
-    daphne = subprocess.Popen([DAPHNE, "--bind", "127.0.0.1", "--port", str(port),
-                               "inventory_project.asgi:application"],
-                              env=env, stdout=log, stderr=log, start_new_session=True)
+    daphne = subprocess.Popen(
+        [DAPHNE, "--bind", "127.0.0.1", "--port", str(port), "inventory_project.asgi:application"],
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     clients, rows = [], []
     try:
         wait_for_port(port, daphne)
         url = f"ws://127.0.0.1:{port}/ws/drops/{drop_id}/"
-        shares = [sockets // args.clients + (i < sockets % args.clients)
-                  for i in range(args.clients)]
-        clients = [Child([PYTHON, __file__, "client", "--url", url, "--count", str(n)], env, log)
-                   for n in shares]
+        shares = [
+            sockets // args.clients + (i < sockets % args.clients) for i in range(args.clients)
+        ]
+        clients = [
+            Child([PYTHON, __file__, "client", "--url", url, "--count", str(n)], env, log)
+            for n in shares
+        ]
         connect_seconds = max(c.read_json(timeout=300)["connect_seconds"] for c in clients)
         daphne_ps = psutil.Process(daphne.pid)
         rss_mb = daphne_ps.memory_info().rss / 2**20
@@ -279,9 +334,23 @@ def measure(args, layer: str, settings_module: str, sockets: int, drop_id: int,
             load_before = os.getloadavg()[0]
             cpu_before = sum(daphne_ps.cpu_times()[:2])
             redis_before = redis_cpu_seconds(env["REDIS_URL"])
-            send = Child([PYTHON, __file__, "sender", "--drop", str(drop_id), "--rate", str(rate),
-                          "--seconds", str(args.seconds), "--first-version",
-                          str(next_version[0])], env, log)
+            send = Child(
+                [
+                    PYTHON,
+                    __file__,
+                    "sender",
+                    "--drop",
+                    str(drop_id),
+                    "--rate",
+                    str(rate),
+                    "--seconds",
+                    str(args.seconds),
+                    "--first-version",
+                    str(next_version[0]),
+                ],
+                env,
+                log,
+            )
             try:
                 sent = send.read_json(timeout=args.seconds * 4 + 60)
             finally:
@@ -290,15 +359,19 @@ def measure(args, layer: str, settings_module: str, sockets: int, drop_id: int,
             redis_cpu = redis_cpu_seconds(env["REDIS_URL"]) - redis_before
             next_version[0] = sent["last_version"] + 1
             for c in clients:
-                c.tell(f"stop {sent['last_version']} {sent['started_at']} "
-                       f"{sent['started_at'] + sent['duration']}")
+                c.tell(
+                    f"stop {sent['last_version']} {sent['started_at']} "
+                    f"{sent['started_at'] + sent['duration']}"
+                )
             reports = [c.read_json(timeout=60) for c in clients]
             delays = [d for r in reports for d in r["delays"]]
             in_window = sum(r["in_window"] for r in reports)
             duration = sent["duration"]
             allowed = sockets * min(rate, 1 / args.interval) * duration
             row = {
-                "layer": layer, "sockets": sockets, "rate": rate,
+                "layer": layer,
+                "sockets": sockets,
+                "rate": rate,
                 "send_rate": sent["sent"] / duration,
                 "gs_p50_ms": statistics.median(sent["latencies"]) * 1000,
                 "gs_p95_ms": percentile(sent["latencies"], 0.95) * 1000,
@@ -313,7 +386,8 @@ def measure(args, layer: str, settings_module: str, sockets: int, drop_id: int,
                 "daphne_cpu": daphne_cpu / duration,
                 "clients_cpu": sum(r["cpu_seconds"] for r in reports) / duration,
                 "redis_cpu": redis_cpu / duration,
-                "connect_s": connect_seconds, "daphne_rss_mb": rss_mb,
+                "connect_s": connect_seconds,
+                "daphne_rss_mb": rss_mb,
                 # The machine's 1-minute load before the row: other work skews it.
                 "load": load_before,
             }
@@ -328,9 +402,11 @@ def measure(args, layer: str, settings_module: str, sockets: int, drop_id: int,
     return rows
 
 
-HEADER = ("| layer | sockets | rate/s | group_send p50 / p95 ms | delivered/s (of allowed) "
-          "| end-to-end p50 / p95 / max ms | sockets on last version | CPU daphne / clients "
-          "/ redis | connect s | load |")
+HEADER = (
+    "| layer | sockets | rate/s | group_send p50 / p95 ms | delivered/s (of allowed) "
+    "| end-to-end p50 / p95 / max ms | sockets on last version | CPU daphne / clients "
+    "/ redis | connect s | load |"
+)
 
 
 def table_row(r: dict) -> str:
@@ -348,9 +424,15 @@ def table_row(r: dict) -> str:
 def orchestrate(args) -> None:
     sys.path.insert(0, str(BASE_DIR))
     prefix = f"bench-{secrets.token_hex(4)}"
-    env = {**os.environ, "CHANNEL_LAYER_PREFIX": prefix, "DEBUG": "1", "LOG_LEVEL": "WARNING",
-           "PYTHONPATH": str(BASE_DIR), "PYTHONUNBUFFERED": "1",
-           "STOCK_EVENT_INTERVAL_SECONDS": str(args.interval)}
+    env = {
+        **os.environ,
+        "CHANNEL_LAYER_PREFIX": prefix,
+        "DEBUG": "1",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(BASE_DIR),
+        "PYTHONUNBUFFERED": "1",
+        "STOCK_EVENT_INTERVAL_SECONDS": str(args.interval),
+    }
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inventory_project.settings")
@@ -361,8 +443,9 @@ def orchestrate(args) -> None:
     with open(log_dir / "ws_fanout.log", "w") as log:
         for layer in args.layers:
             for sockets in args.sockets:
-                rows += measure(args, layer, LAYERS[layer], sockets, drop_id, env,
-                                next_version, log)
+                rows += measure(
+                    args, layer, LAYERS[layer], sockets, drop_id, env, next_version, log
+                )
     print()
     print(HEADER)
     print("|" + " --- |" * HEADER.count(" | ") + " --- |")
@@ -375,13 +458,19 @@ def main() -> None:
     sub = parser.add_subparsers(dest="role")
     run = parser
     run.add_argument("--sockets", type=int, nargs="+", default=[1000, 3000])
-    run.add_argument("--rates", type=float, nargs="+", default=[2, 20],
-                     help="group_sends per second to the drop's group")
+    run.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[2, 20],
+        help="group_sends per second to the drop's group",
+    )
     run.add_argument("--seconds", type=float, default=10)
     run.add_argument("--clients", type=int, default=2, help="client processes")
     run.add_argument("--layers", nargs="+", choices=list(LAYERS), default=list(LAYERS))
-    run.add_argument("--interval", type=float, default=0.25,
-                     help="STOCK_EVENT_INTERVAL_SECONDS for daphne")
+    run.add_argument(
+        "--interval", type=float, default=0.25, help="STOCK_EVENT_INTERVAL_SECONDS for daphne"
+    )
     client_args = sub.add_parser("client")
     client_args.add_argument("--url", required=True)
     client_args.add_argument("--count", type=int, required=True)

@@ -28,8 +28,15 @@ class DropAdminForm(forms.ModelForm):
 @admin.register(Drop)
 class DropAdmin(admin.ModelAdmin):
     form = DropAdminForm
-    list_display = ["name", "price", "available_stock", "total_stock", "drop_start_time",
-                    "drop_end_time", "purchase_limit"]
+    list_display = [
+        "name",
+        "price",
+        "available_stock",
+        "total_stock",
+        "drop_start_time",
+        "drop_end_time",
+        "purchase_limit",
+    ]
     list_filter = ["drop_start_time"]
     search_fields = ["name"]
     readonly_fields = ["available_stock", "stock_version", "created_at", "updated_at"]
@@ -40,8 +47,11 @@ class DropAdmin(admin.ModelAdmin):
         # so a stale available_stock from the form can never overwrite the real one.
         if not change:
             created = services.create_drop(
-                name=obj.name, price=obj.price, total_stock=obj.total_stock,
-                drop_start_time=obj.drop_start_time, drop_end_time=obj.drop_end_time,
+                name=obj.name,
+                price=obj.price,
+                total_stock=obj.total_stock,
+                drop_start_time=obj.drop_start_time,
+                drop_end_time=obj.drop_end_time,
                 purchase_limit=obj.purchase_limit,
             )
             obj.pk, obj.available_stock = created.pk, created.available_stock

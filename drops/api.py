@@ -28,8 +28,14 @@ class DropViewSet(viewsets.GenericViewSet):
         return [AllowAny()]
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", enum=list(LISTINGS), default="live",
-                                     description="live: started and not over; upcoming: not started yet")],
+        parameters=[
+            OpenApiParameter(
+                "status",
+                enum=list(LISTINGS),
+                default="live",
+                description="live: started and not over; upcoming: not started yet",
+            )
+        ],
     )
     def list(self, request):
         listing = request.query_params.get("status", "live")
@@ -50,10 +56,15 @@ class DropViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         drop = services.create_drop(
-            name=data["name"], price=data["price"], total_stock=data["totalStock"],
-            drop_start_time=data.get("dropStartTime"), drop_end_time=data.get("dropEndTime"),
+            name=data["name"],
+            price=data["price"],
+            total_stock=data["totalStock"],
+            drop_start_time=data.get("dropStartTime"),
+            drop_end_time=data.get("dropEndTime"),
             purchase_limit=data["purchaseLimit"],
         )
         drop.recent_purchases = []
-        return Response({"message": "Drop created successfully", "drop": DropSerializer(drop).data},
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            {"message": "Drop created successfully", "drop": DropSerializer(drop).data},
+            status=status.HTTP_201_CREATED,
+        )

@@ -16,8 +16,9 @@ RECENT_PURCHASES = 3
 
 def live_drops(now: datetime | None = None) -> QuerySet[Drop]:
     now = now or timezone.now()
-    return Drop.objects.filter(Q(drop_end_time__isnull=True) | Q(drop_end_time__gt=now),
-                               drop_start_time__lte=now)
+    return Drop.objects.filter(
+        Q(drop_end_time__isnull=True) | Q(drop_end_time__gt=now), drop_start_time__lte=now
+    )
 
 
 def upcoming_drops(now: datetime | None = None) -> QuerySet[Drop]:
@@ -28,8 +29,13 @@ def recent_purchasers(drop_ids: Iterable[int]) -> dict[int, list[dict]]:
     """The newest purchases of each drop, newest first, in one query."""
     rows = (
         Purchase.objects.filter(drop_id__in=list(drop_ids))
-        .annotate(rank=Window(RowNumber(), partition_by=[F("drop_id")],
-                              order_by=[F("created_at").desc(), F("id").desc()]))
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("drop_id")],
+                order_by=[F("created_at").desc(), F("id").desc()],
+            )
+        )
         .filter(rank__lte=RECENT_PURCHASES)
         .order_by("drop_id", "rank")
         .values_list("drop_id", "user__username", "created_at")

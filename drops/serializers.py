@@ -21,13 +21,24 @@ class DropSerializer(serializers.ModelSerializer):
     dropEndTime = serializers.DateTimeField(source="drop_end_time", read_only=True)
     purchaseLimit = serializers.IntegerField(source="purchase_limit", read_only=True)
     version = serializers.IntegerField(source="stock_version", read_only=True)
-    recentPurchases = RecentPurchaseSerializer(source="recent_purchases", many=True,
-                                               read_only=True, default=list)
+    recentPurchases = RecentPurchaseSerializer(
+        source="recent_purchases", many=True, read_only=True, default=list
+    )
 
     class Meta:
         model = Drop
-        fields = ["id", "name", "price", "availableStock", "totalStock", "dropStartTime",
-                  "dropEndTime", "purchaseLimit", "version", "recentPurchases"]
+        fields = [
+            "id",
+            "name",
+            "price",
+            "availableStock",
+            "totalStock",
+            "dropStartTime",
+            "dropEndTime",
+            "purchaseLimit",
+            "version",
+            "recentPurchases",
+        ]
 
 
 class DropCreateSerializer(serializers.Serializer):

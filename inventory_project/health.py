@@ -38,6 +38,7 @@ class HealthView(APIView):
         except Exception:
             failed.append("redis")
         if failed:
-            return Response({"error": f"Unavailable: {', '.join(failed)}.", "failed": failed},
-                            status=503)
+            return Response(
+                {"error": f"Unavailable: {', '.join(failed)}.", "failed": failed}, status=503
+            )
         return Response({"status": "OK", "message": "PostgreSQL and Redis are reachable."})

@@ -75,7 +75,9 @@ TEMPLATES = [
 
 # Database and Redis. The quick start (inventory_project.devservices) fills these in
 # with embedded servers when they are unset.
-DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test")}
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test")
+}
 # A socket directory arrives percent-encoded in the URL's host (postgres://u@%2Fsock%2Fdir/db).
 DATABASES["default"]["HOST"] = unquote(DATABASES["default"]["HOST"])
 # Keep connections open across requests: a new PostgreSQL connection costs ~6.5 ms here.
@@ -112,13 +114,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Overridable so the test suite (and the servers it starts) can hash quickly.
-PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=[
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
-    "django.contrib.auth.hashers.ScryptPasswordHasher",
-])
+PASSWORD_HASHERS = env.list(
+    "PASSWORD_HASHERS",
+    default=[
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+        "django.contrib.auth.hashers.ScryptPasswordHasher",
+    ],
+)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "drop-list"
 LOGOUT_REDIRECT_URL = "drop-list"

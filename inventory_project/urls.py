@@ -30,11 +30,17 @@ api_patterns = [
     path("drops", DropViewSet.as_view({"get": "list", "post": "create"}), name="drops"),
     path("drops/<id:pk>", DropViewSet.as_view({"get": "retrieve"}), name="drop"),
     path("reserve/<id:drop_id>", ReservationViewSet.as_view({"post": "reserve"}), name="reserve"),
-    path("purchase/<id:reservation_id>", ReservationViewSet.as_view({"post": "purchase"}),
-         name="purchase"),
+    path(
+        "purchase/<id:reservation_id>",
+        ReservationViewSet.as_view({"post": "purchase"}),
+        name="purchase",
+    ),
     path("reservations", ReservationViewSet.as_view({"get": "list"}), name="reservations"),
-    path("reservations/<id:reservation_id>/cancel",
-         ReservationViewSet.as_view({"post": "cancel"}), name="cancel"),
+    path(
+        "reservations/<id:reservation_id>/cancel",
+        ReservationViewSet.as_view({"post": "cancel"}),
+        name="cancel",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

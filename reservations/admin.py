@@ -34,8 +34,9 @@ class ReservationAdmin(ReadOnlyAdmin):
                 services.release_reservation(reservation_id=reservation_id)
                 cancelled += 1
             except StockError as exc:
-                self.message_user(request, f"Reservation {reservation_id}: {exc.message}",
-                                  messages.WARNING)
+                self.message_user(
+                    request, f"Reservation {reservation_id}: {exc.message}", messages.WARNING
+                )
         self.message_user(request, f"Cancelled {cancelled} reservation(s).", messages.SUCCESS)
 
     def has_change_permission(self, request, obj=None):

@@ -22,8 +22,10 @@ class ReservationViewSet(viewsets.GenericViewSet):
         refuse_foreign_user_id(request)
         reservation = services.reserve(user=request.user, drop_id=drop_id)
         return Response(
-            {"message": "Reservation successful",
-             "reservation": ReservationSerializer(reservation).data},
+            {
+                "message": "Reservation successful",
+                "reservation": ReservationSerializer(reservation).data,
+            },
             status=status.HTTP_201_CREATED,
         )
 
@@ -32,7 +34,10 @@ class ReservationViewSet(viewsets.GenericViewSet):
         refuse_foreign_user_id(request)
         sale = services.purchase(user=request.user, reservation_id=reservation_id)
         return Response(
-            {"message": "Purchase completed successfully", "purchase": PurchaseSerializer(sale).data},
+            {
+                "message": "Purchase completed successfully",
+                "purchase": PurchaseSerializer(sale).data,
+            },
             status=status.HTTP_201_CREATED,
         )
 
@@ -40,12 +45,21 @@ class ReservationViewSet(viewsets.GenericViewSet):
     def cancel(self, request, reservation_id: int):
         refuse_foreign_user_id(request)
         reservation = services.cancel(user=request.user, reservation_id=reservation_id)
-        return Response({"message": "Reservation cancelled",
-                         "reservation": ReservationSerializer(reservation).data})
+        return Response(
+            {
+                "message": "Reservation cancelled",
+                "reservation": ReservationSerializer(reservation).data,
+            }
+        )
 
     def list(self, request):
-        return Response({
-            "reservations": MyReservationSerializer(
-                selectors.user_reservations(request.user), many=True).data,
-            "purchases": MyPurchaseSerializer(selectors.user_purchases(request.user), many=True).data,
-        })
+        return Response(
+            {
+                "reservations": MyReservationSerializer(
+                    selectors.user_reservations(request.user), many=True
+                ).data,
+                "purchases": MyPurchaseSerializer(
+                    selectors.user_purchases(request.user), many=True
+                ).data,
+            }
+        )

@@ -32,7 +32,9 @@ class Reservation(models.Model):
         indexes = [
             # Serves the expiry sweep: only ACTIVE rows, in expiry order.
             models.Index(
-                fields=["expires_at"], condition=Q(status="ACTIVE"), name="reservation_active_expiry"
+                fields=["expires_at"],
+                condition=Q(status="ACTIVE"),
+                name="reservation_active_expiry",
             ),
             # Counting what a drop holds (the stock invariant) without scanning history.
             models.Index(
@@ -54,7 +56,9 @@ class Purchase(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases"
     )
     drop = models.ForeignKey("drops.Drop", on_delete=models.PROTECT, related_name="purchases")
-    reservation = models.OneToOneField(Reservation, on_delete=models.PROTECT, related_name="purchase")
+    reservation = models.OneToOneField(
+        Reservation, on_delete=models.PROTECT, related_name="purchase"
+    )
     price_paid = models.DecimalField(max_digits=10, decimal_places=2)
     created_at = models.DateTimeField()
 

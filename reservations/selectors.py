@@ -21,7 +21,9 @@ def active_reservation(user: AbstractBaseUser, drop_id: int) -> Reservation | No
         return None
     # A lapsed hold the sweep has not reached yet is no longer the buyer's to use.
     return Reservation.objects.filter(
-        user=user, drop_id=drop_id, status=Reservation.Status.ACTIVE,
+        user=user,
+        drop_id=drop_id,
+        status=Reservation.Status.ACTIVE,
         expires_at__gt=timezone.now(),
     ).first()
 
@@ -33,7 +35,9 @@ def stock_audit() -> list[dict]:
     """
     active = dict(
         Reservation.objects.filter(status=Reservation.Status.ACTIVE)
-        .values("drop_id").annotate(n=Count("id")).values_list("drop_id", "n")
+        .values("drop_id")
+        .annotate(n=Count("id"))
+        .values_list("drop_id", "n")
     )
     purchased = dict(
         Purchase.objects.values("drop_id").annotate(n=Count("id")).values_list("drop_id", "n")
@@ -41,9 +45,15 @@ def stock_audit() -> list[dict]:
     report = []
     for drop in Drop.objects.order_by("pk"):
         held, sold = active.get(drop.pk, 0), purchased.get(drop.pk, 0)
-        report.append({
-            "drop_id": drop.pk, "name": drop.name, "total": drop.total_stock,
-            "available": drop.available_stock, "active": held, "purchased": sold,
-            "ok": drop.total_stock == drop.available_stock + held + sold,
-        })
+        report.append(
+            {
+                "drop_id": drop.pk,
+                "name": drop.name,
+                "total": drop.total_stock,
+                "available": drop.available_stock,
+                "active": held,
+                "purchased": sold,
+                "ok": drop.total_stock == drop.available_stock + held + sold,
+            }
+        )
     return report

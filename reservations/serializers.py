@@ -16,8 +16,9 @@ class PurchaseSerializer(serializers.Serializer):
     userId = serializers.IntegerField(source="user_id", read_only=True)
     dropId = serializers.IntegerField(source="drop_id", read_only=True)
     reservationId = serializers.IntegerField(source="reservation_id", read_only=True)
-    pricePaid = serializers.DecimalField(source="price_paid", max_digits=10, decimal_places=2,
-                                         read_only=True)
+    pricePaid = serializers.DecimalField(
+        source="price_paid", max_digits=10, decimal_places=2, read_only=True
+    )
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
 
 

@@ -124,15 +124,20 @@ def _reserve_once(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
             raise _refusal(now=now, start=start, end=end, purchased=purchased, limit=limit)
         events.stock_changed(drop_id=drop_id, available=available, total=total, version=version)
     reservation = Reservation(
-        id=reservation_id, user=user, drop_id=drop_id, status=ACTIVE,
-        expires_at=expires_at, created_at=now,
+        id=reservation_id,
+        user=user,
+        drop_id=drop_id,
+        status=ACTIVE,
+        expires_at=expires_at,
+        created_at=now,
     )
     reservation._state.adding = False
     return reservation
 
 
-def _refusal(*, now: datetime, start: datetime, end: datetime | None, purchased: int,
-             limit: int) -> StockError:
+def _refusal(
+    *, now: datetime, start: datetime, end: datetime | None, purchased: int, limit: int
+) -> StockError:
     """Why the reserve statement took no unit; mirrors its conditions in order."""
     if start > now:
         return DropNotOpen(f"The drop has not started yet; it starts at {start.isoformat()}.")
@@ -176,7 +181,9 @@ def _purchase_locked(*, user: AbstractBaseUser, reservation_id: int) -> Purchase
         user=user, drop=drop, reservation=reservation, price_paid=drop.price, created_at=now
     )
     events.purchase_made(
-        drop_id=drop.pk, user_id=user.pk, username=user.get_username(),
+        drop_id=drop.pk,
+        user_id=user.pk,
+        username=user.get_username(),
         timestamp=now,
     )
     return sale
@@ -253,8 +260,12 @@ def create_drop(
 ) -> Drop:
     """Create a drop with all of its stock available. Publishes its stock."""
     drop = Drop(
-        name=name, price=price, total_stock=total_stock, available_stock=total_stock,
-        drop_start_time=drop_start_time or timezone.now(), drop_end_time=drop_end_time,
+        name=name,
+        price=price,
+        total_stock=total_stock,
+        available_stock=total_stock,
+        drop_start_time=drop_start_time or timezone.now(),
+        drop_end_time=drop_end_time,
         purchase_limit=purchase_limit,
     )
     drop.full_clean()
@@ -345,7 +356,9 @@ def _return_units(drop: Drop, count: int) -> None:
 
 def _publish_stock(drop: Drop) -> None:
     events.stock_changed(
-        drop_id=drop.pk, available=drop.available_stock, total=drop.total_stock,
+        drop_id=drop.pk,
+        available=drop.available_stock,
+        total=drop.total_stock,
         version=drop.stock_version,
     )
 

@@ -59,8 +59,14 @@ def test_signup_ignores_a_request_to_be_staff(api_client):
         {"username": None, "password": "velvet-orbit-913"},
         {"username": "kicks_fan", "password": ""},
     ],
-    ids=["empty", "no-password", "no-username", "blank-username", "null-username",
-         "blank-password"],
+    ids=[
+        "empty",
+        "no-password",
+        "no-username",
+        "blank-username",
+        "null-username",
+        "blank-password",
+    ],
 )
 def test_signup_with_missing_fields_is_refused(api_client, payload):
     response = api_client.post("/api/users", payload, format="json")
@@ -71,8 +77,15 @@ def test_signup_with_missing_fields_is_refused(api_client, payload):
 
 @pytest.mark.parametrize(
     "username",
-    ["a" * 151, "has space", "semi;colon", "slash/name", "<script>", "tab\tname",
-     "emoji\U0001f45f"],
+    [
+        "a" * 151,
+        "has space",
+        "semi;colon",
+        "slash/name",
+        "<script>",
+        "tab\tname",
+        "emoji\U0001f45f",
+    ],
     ids=["too-long", "space", "semicolon", "slash", "markup", "tab", "emoji"],
 )
 def test_signup_with_invalid_username_is_refused(api_client, username):

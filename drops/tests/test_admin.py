@@ -1,8 +1,9 @@
 from decimal import Decimal
 
-import pytest
 from django.urls import reverse
 from django.utils import timezone
+
+import pytest
 
 from accounts.tests.factories import UserFactory
 from drops.models import Drop
@@ -23,9 +24,14 @@ def admin_client(client):
 def drop_form(**overrides):
     now = timezone.now()
     data = {
-        "name": "Dunk Low Panda", "price": "110.00", "total_stock": "20",
-        "drop_start_time_0": now.strftime("%Y-%m-%d"), "drop_start_time_1": now.strftime("%H:%M:%S"),
-        "drop_end_time_0": "", "drop_end_time_1": "", "purchase_limit": "1",
+        "name": "Dunk Low Panda",
+        "price": "110.00",
+        "total_stock": "20",
+        "drop_start_time_0": now.strftime("%Y-%m-%d"),
+        "drop_start_time_1": now.strftime("%H:%M:%S"),
+        "drop_end_time_0": "",
+        "drop_end_time_1": "",
+        "purchase_limit": "1",
     }
     data.update(overrides)
     return data
@@ -38,8 +44,9 @@ def test_staff_creates_a_drop_with_all_stock_available(admin_client):
     assert (drop.total_stock, drop.available_stock, drop.price) == (20, 20, Decimal("110.00"))
 
 
-@pytest.mark.parametrize("field, value", [("price", "-1"), ("total_stock", "0"),
-                                          ("purchase_limit", "0"), ("name", "")])
+@pytest.mark.parametrize(
+    "field, value", [("price", "-1"), ("total_stock", "0"), ("purchase_limit", "0"), ("name", "")]
+)
 def test_admin_refuses_invalid_drops(admin_client, field, value):
     response = admin_client.post(reverse("admin:drops_drop_add"), drop_form(**{field: value}))
     assert response.status_code == 200
@@ -74,7 +81,9 @@ def test_admin_cannot_shrink_total_below_held_and_sold(admin_client):
     data = drop_form(name=drop.name, total_stock="1")
     response = admin_client.post(reverse("admin:drops_drop_change", args=[drop.pk]), data)
     assert response.status_code == 200
-    assert "2 units are held or sold" in str(response.context["adminform"].form.errors["total_stock"])
+    assert "2 units are held or sold" in str(
+        response.context["adminform"].form.errors["total_stock"]
+    )
     drop.refresh_from_db()
     assert (drop.total_stock, drop.available_stock) == (3, 1)
 
@@ -92,9 +101,13 @@ def test_editing_other_fields_keeps_the_live_stock(admin_client):
 def test_admin_action_cancels_reservations_through_the_services(admin_client):
     drop = DropFactory(total_stock=4)
     held = [services.reserve(user=UserFactory(), drop_id=drop.pk) for _ in range(2)]
-    response = admin_client.post(reverse("admin:reservations_reservation_changelist"), {
-        "action": "cancel_reservations", "_selected_action": [r.pk for r in held],
-    })
+    response = admin_client.post(
+        reverse("admin:reservations_reservation_changelist"),
+        {
+            "action": "cancel_reservations",
+            "_selected_action": [r.pk for r in held],
+        },
+    )
     assert response.status_code == 302
     drop.refresh_from_db()
     assert drop.available_stock == 4
@@ -107,11 +120,13 @@ def test_reservations_and_purchases_are_listed_and_filterable_by_drop(admin_clie
     services.purchase(user=buyer, reservation_id=services.reserve(user=buyer, drop_id=drop.pk).pk)
     services.reserve(user=UserFactory(username="otherbuyer"), drop_id=other.pk)
     reservations = admin_client.get(
-        reverse("admin:reservations_reservation_changelist"), {"drop__id__exact": drop.pk})
+        reverse("admin:reservations_reservation_changelist"), {"drop__id__exact": drop.pk}
+    )
     assert reservations.status_code == 200
     assert list(reservations.context["cl"].queryset.values_list("drop_id", flat=True)) == [drop.pk]
     purchases = admin_client.get(
-        reverse("admin:reservations_purchase_changelist"), {"drop__id__exact": drop.pk})
+        reverse("admin:reservations_purchase_changelist"), {"drop__id__exact": drop.pk}
+    )
     assert purchases.status_code == 200
     assert b"filterbuyer" in purchases.content
 

@@ -23,8 +23,16 @@ from inventory_project.testing import assert_json_error, assert_stock_adds_up
 from reservations import services
 
 DROP_KEYS = {
-    "id", "name", "price", "availableStock", "totalStock", "dropStartTime", "dropEndTime",
-    "purchaseLimit", "version", "recentPurchases",
+    "id",
+    "name",
+    "price",
+    "availableStock",
+    "totalStock",
+    "dropStartTime",
+    "dropEndTime",
+    "purchaseLimit",
+    "version",
+    "recentPurchases",
 }
 
 
@@ -88,9 +96,15 @@ def test_schema_is_an_openapi_document_listing_the_api(api_client):
     assert response.status_code == 200
     schema = yaml.safe_load(response.content)
     assert schema["openapi"].startswith("3.")
-    assert {"/api/drops", "/api/drops/{id}", "/api/reserve/{drop_id}",
-            "/api/purchase/{reservation_id}", "/api/users", "/api/auth/token",
-            "/api/health"} <= set(schema["paths"])
+    assert {
+        "/api/drops",
+        "/api/drops/{id}",
+        "/api/reserve/{drop_id}",
+        "/api/purchase/{reservation_id}",
+        "/api/users",
+        "/api/auth/token",
+        "/api/health",
+    } <= set(schema["paths"])
 
 
 @pytest.mark.django_db
@@ -129,8 +143,7 @@ def test_list_shows_only_drops_that_started_and_are_not_over(api_client):
 
 @pytest.mark.django_db
 def test_list_item_has_the_public_shape(api_client):
-    drop = DropFactory(name="Air Test 1", price=Decimal("189.99"), total_stock=7,
-                       purchase_limit=2)
+    drop = DropFactory(name="Air Test 1", price=Decimal("189.99"), total_stock=7, purchase_limit=2)
 
     [item] = api_client.get("/api/drops").json()
 
@@ -162,8 +175,9 @@ def test_list_all_shows_every_drop(api_client):
     drops = [
         DropFactory(),
         UpcomingDropFactory(),
-        DropFactory(drop_start_time=now - timedelta(hours=2),
-                    drop_end_time=now - timedelta(hours=1)),
+        DropFactory(
+            drop_start_time=now - timedelta(hours=2), drop_end_time=now - timedelta(hours=1)
+        ),
     ]
 
     response = api_client.get("/api/drops?status=all")
@@ -282,8 +296,19 @@ def test_detail_of_unknown_drop_is_a_json_404(api_client):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "drop_id",
-    ["abc", "0", "-1", "1.5", "1e3", "0x10", "01", "%00", "99999999999999999999999",
-     "999999999999999999", "9" * 500],
+    [
+        "abc",
+        "0",
+        "-1",
+        "1.5",
+        "1e3",
+        "0x10",
+        "01",
+        "%00",
+        "99999999999999999999999",
+        "999999999999999999",
+        "9" * 500,
+    ],
 )
 def test_detail_with_malformed_or_huge_id_is_a_json_404(api_client, drop_id):
     assert_json_error(api_client.get(f"/api/drops/{drop_id}"), 404)
@@ -399,10 +424,14 @@ INVALID_DROPS = {
     "limit-zero": ("purchaseLimit", valid_drop(purchaseLimit=0)),
     "limit-huge": ("purchaseLimit", valid_drop(purchaseLimit=10**9)),
     "end-before-start": ("dropEndTime", valid_drop(dropEndTime=_in_past(days=1))),
-    "end-equals-start": ("dropEndTime", valid_drop(dropStartTime="2030-01-01T00:00:00Z",
-                                                   dropEndTime="2030-01-01T00:00:00Z")),
-    "end-past-without-start": ("dropEndTime", {"name": "x", "price": "1", "totalStock": 1,
-                                               "dropEndTime": _in_past(minutes=5)}),
+    "end-equals-start": (
+        "dropEndTime",
+        valid_drop(dropStartTime="2030-01-01T00:00:00Z", dropEndTime="2030-01-01T00:00:00Z"),
+    ),
+    "end-past-without-start": (
+        "dropEndTime",
+        {"name": "x", "price": "1", "totalStock": 1, "dropEndTime": _in_past(minutes=5)},
+    ),
     "start-not-a-date": ("dropStartTime", valid_drop(dropStartTime="next friday")),
     "start-out-of-range": ("dropStartTime", valid_drop(dropStartTime="99999-01-01T00:00:00Z")),
     "missing-name": ("name", {"price": "1", "totalStock": 1}),

@@ -32,8 +32,14 @@ ARTIFACTS = BASE_DIR / "test-artifacts"
 BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PASSWORD = "correct-horse-42"  # UserFactory's password
 HOLD_SECONDS = 6
@@ -67,9 +73,17 @@ class LiveSystem:
 
     def start_daphne(self):
         self.daphne = self.start_process(
-            [str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(self.ws_port),
-             "inventory_project.asgi:application"],
-            env=self.env, port=self.ws_port, name="daphne",
+            [
+                str(BIN / "daphne"),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.ws_port),
+                "inventory_project.asgi:application",
+            ],
+            env=self.env,
+            port=self.ws_port,
+            name="daphne",
         )
 
     def kill_daphne(self):
@@ -102,15 +116,36 @@ def live_system(chromium_path, start_process, free_port, server_env, tmp_path):
     system = LiveSystem(f"http://127.0.0.1:{web_port}", ws_port, env, start_process)
     system.start_daphne()
     start_process(
-        [str(BIN / "gunicorn"), "inventory_project.wsgi", "--bind", f"127.0.0.1:{web_port}",
-         "--workers", "2"],
-        env=env, port=web_port, name="gunicorn",
+        [
+            str(BIN / "gunicorn"),
+            "inventory_project.wsgi",
+            "--bind",
+            f"127.0.0.1:{web_port}",
+            "--workers",
+            "2",
+        ],
+        env=env,
+        port=web_port,
+        name="gunicorn",
     )
     start_process(
-        [str(BIN / "celery"), "-A", "inventory_project", "worker", "--beat", "--loglevel", "INFO",
-         "--concurrency", "1", "--without-gossip", "--without-mingle",
-         "--schedule", str(tmp_path / "beat")],
-        env=env, name="celery",
+        [
+            str(BIN / "celery"),
+            "-A",
+            "inventory_project",
+            "worker",
+            "--beat",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "--schedule",
+            str(tmp_path / "beat"),
+        ],
+        env=env,
+        name="celery",
     )
     wait_for_log(tmp_path, "celery-*.log", " ready.")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -172,8 +207,9 @@ def test_buyers_see_each_others_stock_purchases_and_expiry_live(live_system):
 
     UserFactory(username="alice")
     UserFactory(username="bob")
-    drop = services.create_drop(name="Air Test 1 'Live Wire'", price=Decimal("180.00"),
-                                total_stock=5)
+    drop = services.create_drop(
+        name="Air Test 1 'Live Wire'", price=Decimal("180.00"), total_stock=5
+    )
     drop_url = f"/drops/{drop.pk}/"
 
     with chromium() as browser:
@@ -213,7 +249,8 @@ def test_buyers_see_each_others_stock_purchases_and_expiry_live(live_system):
         expect(bob.locator("#reservation-countdown")).to_have_text(re.compile(r"^0:0[1-6]$"))
         shot(bob, "06-bob-reserved-countdown")
         expect(bob.locator("#reservation-panel")).to_have_attribute(
-            "data-state", "expired", timeout=(HOLD_SECONDS + 5) * 1000)
+            "data-state", "expired", timeout=(HOLD_SECONDS + 5) * 1000
+        )
         expect(bob.locator("#reservation-countdown")).to_have_text("0:00")
         expect(bob.locator("#hold-title")).to_have_text("Reservation expired")
         expect(bob.locator("#action-message")).to_contain_text("Your reservation expired")
@@ -243,10 +280,13 @@ def test_drop_list_updates_live_and_opens_upcoming_drops(live_system):
 
     buyer = UserFactory(username="carol")
     live = services.create_drop(name="Air Test 2 'Street'", price=Decimal("150.00"), total_stock=4)
-    services.create_drop(name="Air Test 3 'Tomorrow'", price=Decimal("1250.00"), total_stock=20,
-                         drop_start_time=timezone.now() + timedelta(hours=30))
-    sold_out = services.create_drop(name="Air Test 4 'Gone'", price=Decimal("99.00"),
-                                    total_stock=1)
+    services.create_drop(
+        name="Air Test 3 'Tomorrow'",
+        price=Decimal("1250.00"),
+        total_stock=20,
+        drop_start_time=timezone.now() + timedelta(hours=30),
+    )
+    sold_out = services.create_drop(name="Air Test 4 'Gone'", price=Decimal("99.00"), total_stock=1)
     services.reserve(user=buyer, drop_id=sold_out.pk)
 
     with chromium() as browser:
@@ -256,17 +296,23 @@ def test_drop_list_updates_live_and_opens_upcoming_drops(live_system):
         card = page.locator(f'.drop-card[data-drop-id="{live.pk}"]')
         expect(card.locator('[data-field="available"]')).to_have_text("4")
         expect(page.locator(f'.drop-card[data-drop-id="{sold_out.pk}"] .badge')).to_have_text(
-            "Sold out")
+            "Sold out"
+        )
         expect(page.get_by_test_id("upcoming-drops")).to_contain_text(
-            re.compile(r"Starts in 1d 0[56]h"))
+            re.compile(r"Starts in 1d 0[56]h")
+        )
 
         in_thread(services.reserve, user=buyer, drop_id=live.pk)
         expect(card.locator('[data-field="available"]')).to_have_text("3")
 
         # A drop announced while the page is open appears, counts down and opens.
-        soon = in_thread(services.create_drop, name="Air Test 5 'Surprise'",
-                         price=Decimal("210.00"), total_stock=8,
-                         drop_start_time=timezone.now() + timedelta(seconds=6))
+        soon = in_thread(
+            services.create_drop,
+            name="Air Test 5 'Surprise'",
+            price=Decimal("210.00"),
+            total_stock=8,
+            drop_start_time=timezone.now() + timedelta(seconds=6),
+        )
         surprise = page.locator(f'.drop-card[data-drop-id="{soon.pk}"]')
         expect(page.locator("#upcoming-drops").locator(surprise)).to_contain_text("Surprise")
         expect(surprise.locator('[data-field="countdown"]')).to_have_text(re.compile(r"^0:0[1-6]$"))
@@ -293,8 +339,9 @@ def test_page_says_when_the_socket_is_lost_and_recovers_state_on_reconnect(live_
     from playwright.sync_api import expect
 
     buyer = UserFactory(username="dave")
-    drop = services.create_drop(name="Air Test 6 'Resilient'", price=Decimal("160.00"),
-                                total_stock=5)
+    drop = services.create_drop(
+        name="Air Test 6 'Resilient'", price=Decimal("160.00"), total_stock=5
+    )
 
     with chromium() as browser:
         page = log_in(browser, live_system, "dave", viewport=PHONE)

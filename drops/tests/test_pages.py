@@ -67,8 +67,11 @@ def test_drop_list_shows_upcoming_drops_with_a_countdown(client):
 
 def test_drop_list_leaves_out_ended_drops(client):
     now = timezone.now()
-    DropFactory(name="Gone", drop_start_time=now - timedelta(hours=2),
-                drop_end_time=now - timedelta(hours=1))
+    DropFactory(
+        name="Gone",
+        drop_start_time=now - timedelta(hours=2),
+        drop_end_time=now - timedelta(hours=1),
+    )
 
     assert "Gone" not in client.get(reverse("drop-list")).content.decode()
 
@@ -113,7 +116,7 @@ def test_drop_page_offers_the_reserve_button_to_a_logged_in_buyer(buyer_client):
     assert 'data-testid="login-to-reserve"' not in html
     assert 'name="csrfmiddlewaretoken"' in html
     assert 'data-state="none"' in html
-    button = html[html.index('id="reserve-button"'):html.index("Reserve a pair")]
+    button = html[html.index('id="reserve-button"') : html.index("Reserve a pair")]
     assert "disabled" not in button
 
 
@@ -130,9 +133,9 @@ def test_reserve_button_is_disabled_with_a_reason(buyer_client, factory_kwargs, 
 
     html = buyer_client.get(drop.get_absolute_url()).content.decode()
 
-    button = html[html.index('id="reserve-button"'):html.index("Reserve a pair")]
+    button = html[html.index('id="reserve-button"') : html.index("Reserve a pair")]
     assert "disabled" in button
-    hint = html[html.index('id="reserve-hint"'):]
+    hint = html[html.index('id="reserve-hint"') :]
     assert reason in hint[:300]
 
 
@@ -157,7 +160,7 @@ def test_drop_page_disables_reserve_once_the_purchase_limit_is_reached(buyer_cli
     html = buyer_client.get(drop.get_absolute_url()).content.decode()
 
     assert "reached the limit of 1 per buyer" in html
-    button = html[html.index('id="reserve-button"'):html.index("Reserve a pair")]
+    button = html[html.index('id="reserve-button"') : html.index("Reserve a pair")]
     assert "disabled" in button
 
 
@@ -169,9 +172,12 @@ def test_drop_page_lists_the_three_latest_buyers(client):
     html = client.get(drop.get_absolute_url()).content.decode()
 
     start = html.index('id="activity-feed"')
-    feed = html[start:html.index("</ol>", start)]
+    feed = html[start : html.index("</ol>", start)]
     assert [n for n in ["dan", "cat", "bob", "ann"] if f'class="buyer">{n}<' in feed] == [
-        "dan", "cat", "bob"]
+        "dan",
+        "cat",
+        "bob",
+    ]
 
 
 def test_unknown_drop_is_a_404_page(client):
@@ -182,9 +188,15 @@ def test_unknown_drop_is_a_404_page(client):
 
 
 def test_signup_creates_the_account_and_logs_in(client, django_user_model):
-    response = client.post(reverse("signup"), {
-        "username": "newbuyer", "password1": "sneaker-Fan-2026", "password2": "sneaker-Fan-2026",
-    }, follow=True)
+    response = client.post(
+        reverse("signup"),
+        {
+            "username": "newbuyer",
+            "password1": "sneaker-Fan-2026",
+            "password2": "sneaker-Fan-2026",
+        },
+        follow=True,
+    )
 
     assert response.redirect_chain[-1][0] == reverse("drop-list")
     assert django_user_model.objects.filter(username="newbuyer").exists()
@@ -194,8 +206,11 @@ def test_signup_creates_the_account_and_logs_in(client, django_user_model):
 
 def test_signup_returns_to_next_and_refuses_foreign_next(client):
     drop = DropFactory()
-    data = {"username": "nextbuyer", "password1": "sneaker-Fan-2026",
-            "password2": "sneaker-Fan-2026"}
+    data = {
+        "username": "nextbuyer",
+        "password1": "sneaker-Fan-2026",
+        "password2": "sneaker-Fan-2026",
+    }
 
     response = client.post(f"{reverse('signup')}?next={drop.get_absolute_url()}", data)
     assert response.status_code == 302 and response.url == drop.get_absolute_url()
@@ -207,9 +222,14 @@ def test_signup_returns_to_next_and_refuses_foreign_next(client):
 
 
 def test_signup_shows_form_errors(client):
-    response = client.post(reverse("signup"), {
-        "username": "x", "password1": "one-password-1", "password2": "another-password-2",
-    })
+    response = client.post(
+        reverse("signup"),
+        {
+            "username": "x",
+            "password1": "one-password-1",
+            "password2": "another-password-2",
+        },
+    )
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -230,8 +250,9 @@ def test_login_then_logout(client, user):
     assert page.status_code == 200
     assert '<label for="id_username">' in page.content.decode()
 
-    response = client.post(reverse("login"), {"username": user.username, "password": PASSWORD},
-                           follow=True)
+    response = client.post(
+        reverse("login"), {"username": user.username, "password": PASSWORD}, follow=True
+    )
     assert response.context["user"].is_authenticated
     assert 'data-testid="logout"' in response.content.decode()
 
@@ -252,9 +273,14 @@ def test_login_with_a_wrong_password_shows_an_error(client, user):
 def test_login_returns_to_the_drop_page(client, user):
     drop = DropFactory()
 
-    response = client.post(reverse("login"), {
-        "username": user.username, "password": PASSWORD, "next": drop.get_absolute_url(),
-    })
+    response = client.post(
+        reverse("login"),
+        {
+            "username": user.username,
+            "password": PASSWORD,
+            "next": drop.get_absolute_url(),
+        },
+    )
 
     assert response.url == drop.get_absolute_url()
 
@@ -287,7 +313,9 @@ def test_my_orders_lists_purchases_and_reservations(buyer_client, user):
     assert 'class="status status-purchased">Purchased' in html
     assert 'class="status status-active">Active' in html
     assert [r.status for r in response.context["reservations"]] == [
-        Reservation.Status.ACTIVE, Reservation.Status.PURCHASED]
+        Reservation.Status.ACTIVE,
+        Reservation.Status.PURCHASED,
+    ]
 
 
 def test_my_orders_when_empty(buyer_client):

@@ -9,14 +9,26 @@ ROOT = Path(__file__).resolve().parents[2]
 def manage(*args, **env):
     environment = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
     environment.update(env)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_production_settings_pass_the_deploy_check():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", DEBUG="0",
-                    SECRET_KEY="x" * 20 + "-production-secret-from-the-environment-0123456789",
-                    ALLOWED_HOSTS="shop.example.com")
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY="x" * 20 + "-production-secret-from-the-environment-0123456789",
+        ALLOWED_HOSTS="shop.example.com",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -173,8 +173,9 @@ def test_reserve_before_start_is_refused_with_the_start_time(auth_client):
 
 def test_reserve_after_end_is_refused(auth_client):
     now = timezone.now()
-    drop = DropFactory(drop_start_time=now - timedelta(hours=2),
-                       drop_end_time=now - timedelta(seconds=1))
+    drop = DropFactory(
+        drop_start_time=now - timedelta(hours=2), drop_end_time=now - timedelta(seconds=1)
+    )
 
     body = assert_json_error(auth_client.post(f"/api/reserve/{drop.pk}"), 409)
 
@@ -208,8 +209,7 @@ def test_buyer_may_buy_up_to_the_purchase_limit(auth_client):
 
 
 def test_reserve_naming_another_user_is_forbidden(auth_client, other_user, drop):
-    response = auth_client.post(f"/api/reserve/{drop.pk}", {"userId": other_user.pk},
-                                format="json")
+    response = auth_client.post(f"/api/reserve/{drop.pk}", {"userId": other_user.pk}, format="json")
 
     assert_json_error(response, 403)
     assert not Reservation.objects.exists()
@@ -229,8 +229,21 @@ def test_reserve_naming_oneself_is_allowed(auth_client, user, drop, as_text):
 @pytest.mark.parametrize(
     "user_id",
     ["abc", "", "-1", -1, 1.5, True, None, [1], {"id": 1}, "\u00b2", "\u0663", "1 ", "1" * 5000],
-    ids=["word", "empty", "negative-text", "negative", "float", "bool", "null", "list", "object",
-         "superscript-digit", "arabic-digit", "trailing-space", "5000-digits"],
+    ids=[
+        "word",
+        "empty",
+        "negative-text",
+        "negative",
+        "float",
+        "bool",
+        "null",
+        "list",
+        "object",
+        "superscript-digit",
+        "arabic-digit",
+        "trailing-space",
+        "5000-digits",
+    ],
 )
 def test_reserve_with_malformed_user_id_is_refused(auth_client, drop, user_id):
     response = auth_client.post(f"/api/reserve/{drop.pk}", {"userId": user_id}, format="json")
@@ -373,8 +386,9 @@ def test_purchase_of_a_lapsed_hold_expires_it_and_returns_the_unit_once(auth_cli
 def test_purchase_naming_another_user_is_forbidden(auth_client, user, other_user, drop):
     held = services.reserve(user=user, drop_id=drop.pk)
 
-    response = auth_client.post(f"/api/purchase/{held.pk}", {"userId": other_user.pk},
-                                format="json")
+    response = auth_client.post(
+        f"/api/purchase/{held.pk}", {"userId": other_user.pk}, format="json"
+    )
 
     assert_json_error(response, 403)
     held.refresh_from_db()
@@ -588,9 +602,11 @@ MEGABYTE = 1_000_000
 ENDPOINTS = {
     "signup": ("anonymous", "/api/users", ["username", "password"]),
     "token": ("anonymous", "/api/auth/token", ["username", "password"]),
-    "create-drop": ("staff", "/api/drops",
-                    ["name", "price", "totalStock", "dropStartTime", "dropEndTime",
-                     "purchaseLimit"]),
+    "create-drop": (
+        "staff",
+        "/api/drops",
+        ["name", "price", "totalStock", "dropStartTime", "dropEndTime", "purchaseLimit"],
+    ),
     "reserve": ("buyer", "/api/reserve/{drop}", ["userId"]),
     "purchase": ("buyer", "/api/purchase/{reservation}", ["userId"]),
     "cancel": ("buyer", "/api/reservations/{reservation}/cancel", ["userId"]),
@@ -609,8 +625,10 @@ BODIES = {
     "json-string": ("application/json", lambda fields: json.dumps("hello")),
     "json-number": ("application/json", lambda fields: "42"),
     "json-null": ("application/json", lambda fields: "null"),
-    "nan-literals": ("application/json",
-                     lambda fields: "{" + ", ".join(f'"{f}": NaN' for f in fields) + "}"),
+    "nan-literals": (
+        "application/json",
+        lambda fields: "{" + ", ".join(f'"{f}": NaN' for f in fields) + "}",
+    ),
     "nested-objects": ("application/json", _every_field({"a": {"b": [1, {"c": None}]}})),
     "lists": ("application/json", _every_field([1, 2, 3])),
     "booleans": ("application/json", _every_field(True)),
@@ -619,8 +637,10 @@ BODIES = {
     "1mb-digit-strings": ("application/json", _every_field("1" * MEGABYTE)),
     "nul-bytes": ("application/json", _every_field("a\x00b")),
     "lone-surrogates": ("application/json", _every_field("a\ud800b")),
-    "3mb-body": ("application/json",
-                 lambda fields: json.dumps({f: "x" for f in fields} | {"pad": "p" * 3 * MEGABYTE})),
+    "3mb-body": (
+        "application/json",
+        lambda fields: json.dumps({f: "x" for f in fields} | {"pad": "p" * 3 * MEGABYTE}),
+    ),
     "text-plain": ("text/plain", lambda fields: "hello"),
     "xml": ("application/xml", lambda fields: "<userId>1</userId>"),
     "invalid-utf8": ("application/json", lambda fields: b'{"name": "\xff\xfe"}'),
@@ -631,8 +651,11 @@ DEEPLY_NESTED = "[" * 100_000 + "]" * 100_000
 
 @pytest.fixture
 def clients(user, staff_user):
-    return {"anonymous": APIClient(), "staff": token_client(staff_user),
-            "buyer": token_client(user)}
+    return {
+        "anonymous": APIClient(),
+        "staff": token_client(staff_user),
+        "buyer": token_client(user),
+    }
 
 
 def _post_malformed(clients, user, drop, endpoint, content_type, raw):
@@ -640,8 +663,11 @@ def _post_malformed(clients, user, drop, endpoint, content_type, raw):
     reservation = services.reserve(user=user, drop_id=drop.pk)
     client = clients[role]
     client.raise_request_exception = False  # a 500 is reported as the failure below
-    response = client.post(url.format(drop=drop.pk, reservation=reservation.pk),
-                           raw(fields) if callable(raw) else raw, content_type=content_type)
+    response = client.post(
+        url.format(drop=drop.pk, reservation=reservation.pk),
+        raw(fields) if callable(raw) else raw,
+        content_type=content_type,
+    )
     reservation.refresh_from_db()
     return response, reservation
 

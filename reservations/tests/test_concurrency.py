@@ -42,8 +42,10 @@ def run_concurrently(calls, *, threads: int):
         finally:
             connection.close()
 
-    pool = [threading.Thread(target=worker, args=(range(n, len(calls), threads),))
-            for n in range(threads)]
+    pool = [
+        threading.Thread(target=worker, args=(range(n, len(calls), threads),))
+        for n in range(threads)
+    ]
     for thread in pool:
         thread.start()
     for thread in pool:
@@ -60,7 +62,11 @@ def assert_invariant(drop: Drop):
     active = Reservation.objects.filter(drop=drop, status=Reservation.Status.ACTIVE).count()
     purchased = Purchase.objects.filter(drop=drop).count()
     assert drop.total_stock == drop.available_stock + active + purchased, (
-        drop.total_stock, drop.available_stock, active, purchased)
+        drop.total_stock,
+        drop.available_stock,
+        active,
+        purchased,
+    )
     assert all(row["ok"] for row in stock_audit())
 
 
@@ -69,6 +75,7 @@ def api_post(user, path):
         client = APIClient()
         client.force_authenticate(user)
         return client.post(path).status_code
+
     return call
 
 
@@ -87,8 +94,9 @@ def slow_commit(monkeypatch):
 def test_200_buyers_racing_for_50_units_get_exactly_50_reservations(slow_commit):
     drop = DropFactory(total_stock=50)
     buyers = UserFactory.create_batch(200)
-    statuses = run_concurrently([api_post(buyer, f"/api/reserve/{drop.pk}") for buyer in buyers],
-                                threads=40)
+    statuses = run_concurrently(
+        [api_post(buyer, f"/api/reserve/{drop.pk}") for buyer in buyers], threads=40
+    )
     assert statuses.count(201) == 50
     assert statuses.count(409) == 150
     drop.refresh_from_db()
@@ -101,8 +109,9 @@ def test_20_concurrent_purchases_of_one_reservation_make_one_sale():
     drop = DropFactory(total_stock=3)
     buyer = UserFactory()
     reservation = services.reserve(user=buyer, drop_id=drop.pk)
-    statuses = run_concurrently([api_post(buyer, f"/api/purchase/{reservation.pk}")] * 20,
-                                threads=20)
+    statuses = run_concurrently(
+        [api_post(buyer, f"/api/purchase/{reservation.pk}")] * 20, threads=20
+    )
     assert statuses.count(201) == 1
     assert statuses.count(409) == 19
     assert Purchase.objects.filter(reservation=reservation).count() == 1
@@ -132,11 +141,11 @@ def test_purchase_racing_the_sweep_at_expiry_ends_purchased_or_expired_never_bot
         # Alternately just before and just after the moment, so both outcomes occur.
         buy_at = moment + timedelta(milliseconds=2 if attempt % 2 else -8)
 
-        def buy():
+        def buy(buyer=buyer, reservation=reservation, buy_at=buy_at):
             sleep_until(buy_at)
             return services.purchase(user=buyer, reservation_id=reservation.pk)
 
-        def sweep():
+        def sweep(moment=moment):
             sleep_until(moment)
             return services.expire_due()
 
@@ -205,9 +214,14 @@ def test_without_the_lock_the_race_oversells():
                     return "sold out"
                 time.sleep(0.02)
                 Drop.objects.filter(pk=drop.pk).update(available_stock=seen - 1)
-                Reservation.objects.create(user=buyer, drop=drop, created_at=timezone.now(),
-                                           expires_at=timezone.now() + timedelta(seconds=60))
+                Reservation.objects.create(
+                    user=buyer,
+                    drop=drop,
+                    created_at=timezone.now(),
+                    expires_at=timezone.now() + timedelta(seconds=60),
+                )
                 return "reserved"
+
         return call
 
     results = run_concurrently([naive_reserve(b) for b in buyers], threads=10)

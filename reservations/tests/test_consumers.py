@@ -55,7 +55,8 @@ async def watching(path: str):
     assert connected
     try:
         assert await communicator.receive_json_from(timeout=5) == {
-            "type": "connected", "message": "Watching live stock and purchases.",
+            "type": "connected",
+            "message": "Watching live stock and purchases.",
         }
         snapshot = await communicator.receive_json_from(timeout=5)
         assert snapshot["type"] == "snapshot"
@@ -67,6 +68,7 @@ async def watching(path: str):
 def in_own_thread(service, **kwargs):
     """Run a service on a fresh thread with its own connection, not on Django's
     shared sync thread."""
+
     def run():
         try:
             return service(**kwargs)
@@ -119,8 +121,9 @@ async def test_drop_socket_sends_connected_then_a_snapshot_with_the_stock(drop, 
 
 
 async def test_unknown_drop_gets_an_error_then_the_socket_closes(drop):
-    communicator = WebsocketCommunicator(application, f"/ws/drops/{drop.pk + 1000}/",
-                                         headers=ORIGIN)
+    communicator = WebsocketCommunicator(
+        application, f"/ws/drops/{drop.pk + 1000}/", headers=ORIGIN
+    )
     connected, _ = await communicator.connect(timeout=5)
     assert connected
     assert await receive(communicator) == {"type": "error", "error": "Drop not found."}
@@ -132,8 +135,9 @@ async def test_unknown_drop_gets_an_error_then_the_socket_closes(drop):
 @pytest.fixture
 def live_upcoming_and_ended():
     now = timezone.now()
-    ended = DropFactory(drop_start_time=now - timedelta(hours=2),
-                        drop_end_time=now - timedelta(hours=1))
+    ended = DropFactory(
+        drop_start_time=now - timedelta(hours=2), drop_end_time=now - timedelta(hours=1)
+    )
     return DropFactory(), UpcomingDropFactory(), ended
 
 
@@ -145,8 +149,9 @@ async def test_all_drops_snapshot_lists_live_and_upcoming_drops_only(live_upcomi
 
 
 async def test_socket_from_a_foreign_origin_is_refused(drop):
-    communicator = WebsocketCommunicator(application, f"/ws/drops/{drop.pk}/",
-                                         headers=[(b"origin", b"http://evil.example")])
+    communicator = WebsocketCommunicator(
+        application, f"/ws/drops/{drop.pk}/", headers=[(b"origin", b"http://evil.example")]
+    )
     connected, _ = await communicator.connect(timeout=5)
     assert not connected
 
@@ -168,7 +173,10 @@ async def test_reserve_sends_a_stock_update_with_the_committed_stock_and_version
 
         frame = await receive(communicator)
         assert frame == {
-            "type": "stockUpdate", "dropId": drop.pk, "availableStock": 9, "totalStock": 10,
+            "type": "stockUpdate",
+            "dropId": drop.pk,
+            "availableStock": 9,
+            "totalStock": 10,
             "version": 1,
         }
         assert await database_sync_to_async(stock_of)(drop.pk) == (9, 1)
@@ -187,13 +195,15 @@ async def test_all_drops_socket_gets_stock_updates_of_every_drop(two_drops, buye
 
         frames = [await receive(communicator), await receive(communicator)]
         assert {(f["dropId"], f["availableStock"], f["version"]) for f in frames} == {
-            (first.pk, 3, 1), (second.pk, 5, 1),
+            (first.pk, 3, 1),
+            (second.pk, 5, 1),
         }
 
 
 async def test_purchase_sends_new_purchase_with_the_username(drop, buyers):
     buyer = buyers[0]
     async with watching(f"/ws/drops/{drop.pk}/") as (communicator, _):
+
         def reserve_and_buy():
             reservation = services.reserve(user=buyer, drop_id=drop.pk)
             return services.purchase(user=buyer, reservation_id=reservation.pk)
@@ -214,6 +224,7 @@ async def test_purchase_sends_new_purchase_with_the_username(drop, buyers):
 
 async def test_purchases_in_a_burst_are_not_coalesced(drop, buyers):
     async with watching(f"/ws/drops/{drop.pk}/") as (communicator, _):
+
         def reserve_all_then_buy_all():
             held = [services.reserve(user=buyer, drop_id=drop.pk) for buyer in buyers]
             for buyer, reservation in zip(buyers, held, strict=True):
@@ -233,6 +244,7 @@ async def test_purchases_in_a_burst_are_not_coalesced(drop, buyers):
 
 async def test_rolled_back_change_sends_nothing(drop, buyers):
     async with watching(f"/ws/drops/{drop.pk}/") as (communicator, _):
+
         def change_then_roll_back():
             with pytest.raises(Boom), transaction.atomic():
                 services.set_total_stock(drop_id=drop.pk, total_stock=20)
@@ -258,6 +270,7 @@ async def test_burst_of_reserves_is_throttled_and_ends_on_the_committed_stock():
     buyers = await database_sync_to_async(UserFactory.create_batch)(50)
 
     async with watching(f"/ws/drops/{drop.pk}/") as (communicator, _):
+
         def burst() -> tuple[float, float]:
             # 50 reserves at ~25/s, six times the rate the socket may carry.
             started = time.monotonic()
@@ -319,9 +332,17 @@ async def test_live_frames_do_not_wait_for_a_busy_sync_thread(drop, buyers):
 async def test_malformed_frames_get_an_error_and_the_socket_stays_usable(drop, buyers):
     async with watching(f"/ws/drops/{drop.pk}/") as (bystander, _):
         async with watching(f"/ws/drops/{drop.pk}/") as (communicator, _):
-            for frame in ["not json", "{", json.dumps([1, 2]), json.dumps("ping"),
-                          json.dumps({"type": "shout"}), json.dumps({"kind": "ping"}),
-                          json.dumps({"type": ["ping"]}), "[" * 100_000, "1" * 5_000]:
+            for frame in [
+                "not json",
+                "{",
+                json.dumps([1, 2]),
+                json.dumps("ping"),
+                json.dumps({"type": "shout"}),
+                json.dumps({"kind": "ping"}),
+                json.dumps({"type": ["ping"]}),
+                "[" * 100_000,
+                "1" * 5_000,
+            ]:
                 await communicator.send_to(text_data=frame)
                 reply = await receive(communicator)
                 assert reply["type"] == "error" and reply["error"], frame[:40]
@@ -352,8 +373,10 @@ async def test_nothing_a_socket_sends_changes_stock(drop, buyers):
             {"type": "purchase", "reservationId": reservation.pk},
             {"type": "cancel", "reservationId": reservation.pk},
             # Group message types, as if a client could dispatch to the handlers.
-            {"type": "stock.changed", "event": {"dropId": drop.pk, "availableStock": 0,
-                                                "totalStock": 10, "version": 99}},
+            {
+                "type": "stock.changed",
+                "event": {"dropId": drop.pk, "availableStock": 0, "totalStock": 10, "version": 99},
+            },
             {"type": "stock_changed"},
             {"type": "purchase.made", "event": {"dropId": drop.pk, "username": "mallory"}},
         ]:

@@ -43,7 +43,9 @@ def test_reserve_takes_one_unit_and_holds_it_for_the_ttl(user, settings):
     assert drop.available_stock == 4
     assert stored.status == Reservation.Status.ACTIVE
     assert stored.user == user and stored.drop_id == drop.pk
-    assert before + timedelta(seconds=59) < stored.expires_at <= timezone.now() + timedelta(seconds=60)
+    assert (
+        before + timedelta(seconds=59) < stored.expires_at <= timezone.now() + timedelta(seconds=60)
+    )
     assert drop.stock_version == 1
     assert_stock_adds_up()
 
@@ -69,7 +71,9 @@ def test_reserve_is_refused_before_the_start_with_the_start_time(user):
 
 def test_reserve_is_refused_after_the_end(user):
     now = timezone.now()
-    drop = DropFactory(drop_start_time=now - timedelta(hours=2), drop_end_time=now - timedelta(hours=1))
+    drop = DropFactory(
+        drop_start_time=now - timedelta(hours=2), drop_end_time=now - timedelta(hours=1)
+    )
     with pytest.raises(DropNotOpen, match="ended"):
         services.reserve(user=user, drop_id=drop.pk)
 

@@ -3,8 +3,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from django.utils import timezone
+
+import pytest
 
 from accounts.tests.factories import UserFactory
 from drops.models import Drop
@@ -20,7 +21,9 @@ CELERY = str(Path(sys.executable).with_name("celery"))
 def test_expire_reservations_task_returns_lapsed_units_and_counts_them():
     drop = DropFactory(total_stock=3)
     held = [services.reserve(user=UserFactory(), drop_id=drop.pk) for _ in range(2)]
-    Reservation.objects.filter(pk=held[0].pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    Reservation.objects.filter(pk=held[0].pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert expire_reservations_task() == 1
     assert expire_reservations_task() == 0
     drop.refresh_from_db()
@@ -43,10 +46,23 @@ def test_worker_and_beat_return_an_expired_unit_within_two_seconds(
 ):
     """A real Celery worker with beat, on the Redis broker, sweeps the test database."""
     worker = start_process(
-        [CELERY, "-A", "inventory_project", "worker", "--beat", "--concurrency", "1",
-         "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-         "--schedule", str(tmp_path / "beat-schedule")],
-        env=server_env, name="celery",
+        [
+            CELERY,
+            "-A",
+            "inventory_project",
+            "worker",
+            "--beat",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--schedule",
+            str(tmp_path / "beat-schedule"),
+        ],
+        env=server_env,
+        name="celery",
     )
     drop = DropFactory(total_stock=2)
     settings.RESERVATION_TTL_SECONDS = 1

@@ -37,15 +37,31 @@ def servers(start_process, free_port, server_env):
     daphne_ports = [free_port(), free_port()]
     for port in daphne_ports:
         start_process(
-            [str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port),
-             "inventory_project.asgi:application"],
-            env=env, port=port, name="daphne",
+            [
+                str(BIN / "daphne"),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "inventory_project.asgi:application",
+            ],
+            env=env,
+            port=port,
+            name="daphne",
         )
     web_port = free_port()
     start_process(
-        [str(BIN / "gunicorn"), "inventory_project.wsgi", "--bind", f"127.0.0.1:{web_port}",
-         "--workers", "1"],
-        env=env, port=web_port, name="gunicorn",
+        [
+            str(BIN / "gunicorn"),
+            "inventory_project.wsgi",
+            "--bind",
+            f"127.0.0.1:{web_port}",
+            "--workers",
+            "1",
+        ],
+        env=env,
+        port=web_port,
+        name="gunicorn",
     )
     return f"http://127.0.0.1:{web_port}", [f"ws://127.0.0.1:{p}" for p in daphne_ports]
 
@@ -84,8 +100,11 @@ def test_http_change_on_gunicorn_reaches_sockets_on_both_daphnes(servers):
 
     sockets = []
     with ExitStack() as stack:
-        for url in (f"{daphne_a}/ws/drops/{drop.pk}/", f"{daphne_b}/ws/drops/{drop.pk}/",
-                    f"{daphne_b}/ws/drops/"):
+        for url in (
+            f"{daphne_a}/ws/drops/{drop.pk}/",
+            f"{daphne_b}/ws/drops/{drop.pk}/",
+            f"{daphne_b}/ws/drops/",
+        ):
             socket, drops = open_socket(stack, url)
             sockets.append(socket)
             assert {d["id"]: d["availableStock"] for d in drops}[drop.pk] == 5
@@ -93,14 +112,19 @@ def test_http_change_on_gunicorn_reaches_sockets_on_both_daphnes(servers):
         reservation = post(f"{web}/api/reserve/{drop.pk}", token)["reservation"]
         for socket in sockets:
             assert next_frame(socket, "stockUpdate") == {
-                "type": "stockUpdate", "dropId": drop.pk, "availableStock": 4,
-                "totalStock": 5, "version": 1,
+                "type": "stockUpdate",
+                "dropId": drop.pk,
+                "availableStock": 4,
+                "totalStock": 5,
+                "version": 1,
             }
 
         sale = post(f"{web}/api/purchase/{reservation['id']}", token)["purchase"]
         for socket in sockets:
             frame = next_frame(socket, "newPurchase")
             assert (frame["dropId"], frame["userId"], frame["username"]) == (
-                drop.pk, buyer.pk, buyer.username,
+                drop.pk,
+                buyer.pk,
+                buyer.username,
             )
             assert frame["timestamp"] == sale["createdAt"]

@@ -28,11 +28,17 @@ class Command(BaseCommand):
         if not Drop.objects.filter(name=DEMO_DROP, available_stock__gt=0).exists():
             services.create_drop(name=DEMO_DROP, price=Decimal("180.00"), total_stock=100)
         if not Drop.objects.filter(name=UPCOMING_DROP, drop_start_time__gt=now).exists():
-            services.create_drop(name=UPCOMING_DROP, price=Decimal("220.00"), total_stock=50,
-                                 drop_start_time=now + timedelta(minutes=10))
-        self.stdout.write(self.style.SUCCESS(
-            "Demo ready.\n"
-            f"  staff (admin at /admin/): username 'staff', password '{password}'\n"
-            f"  buyer:                    username 'buyer', password '{password}'\n"
-            "  shop: http://127.0.0.1:8000/   API: http://127.0.0.1:8000/api/docs/"
-        ))
+            services.create_drop(
+                name=UPCOMING_DROP,
+                price=Decimal("220.00"),
+                total_stock=50,
+                drop_start_time=now + timedelta(minutes=10),
+            )
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Demo ready.\n"
+                f"  staff (admin at /admin/): username 'staff', password '{password}'\n"
+                f"  buyer:                    username 'buyer', password '{password}'\n"
+                "  shop: http://127.0.0.1:8000/   API: http://127.0.0.1:8000/api/docs/"
+            )
+        )

@@ -15,9 +15,10 @@ class Command(BaseCommand):
             report = stock_audit()
         broken = [row for row in report if not row["ok"]]
         for row in report:
-            line = ("{status} drop {drop_id} {name!r}: total {total} = available {available}"
-                    " + active {active} + purchased {purchased}").format(
-                status="OK  " if row["ok"] else "FAIL", **row)
+            line = (
+                "{status} drop {drop_id} {name!r}: total {total} = available {available}"
+                " + active {active} + purchased {purchased}"
+            ).format(status="OK  " if row["ok"] else "FAIL", **row)
             self.stdout.write(line)
         if broken:
             raise CommandError(f"Stock invariant broken for {len(broken)} drop(s).")
