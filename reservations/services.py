@@ -39,8 +39,9 @@ ACTIVE = Reservation.Status.ACTIVE
 # the time between taking the lock and committing caps the drop's throughput. It is
 # therefore one statement: lock the drop (the FOR NO KEY UPDATE that
 # select_for_update(no_key=True) takes), decide from the locked row, take a unit and
-# insert the hold, then commit. Measured here: ~2.4x the reservations/s of the same
-# steps as separate ORM statements (README, "Performance").
+# insert the hold, then commit. Issue #4 measured ~500/s for the same steps as
+# separate ORM statements against ~1,200/s as one statement on these machines; see
+# bench/README.md for where a request's time goes today.
 # NO KEY: still serialises writers of the drop, but does not block inserts and
 # updates of rows that merely reference it.
 # The buyer's purchase count is read in the statement's snapshot; a purchase that
