@@ -199,6 +199,21 @@ def test_expire_due_returns_lapsed_units_and_is_idempotent():
     assert_stock_adds_up()
 
 
+def test_expire_due_locks_each_drop_once_however_many_holds_lapsed(
+    django_assert_max_num_queries,
+):
+    drop = DropFactory(total_stock=10)
+    held = [services.reserve(user=UserFactory(), drop_id=drop.pk) for _ in range(6)]
+    Reservation.objects.filter(pk__in=[r.pk for r in held]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    # find due drops, then one transaction: lock, expire all, return units
+    with django_assert_max_num_queries(6):
+        assert services.expire_due() == 6
+    drop.refresh_from_db()
+    assert drop.available_stock == 10
+
+
 def test_expire_due_leaves_purchased_and_cancelled_alone(user):
     drop = DropFactory(total_stock=3)
     bought = services.reserve(user=user, drop_id=drop.pk)
