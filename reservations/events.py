@@ -84,7 +84,6 @@ class Publisher:
         self._purchases: list[dict] = []
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
-        self.sent_messages = 0  # channel-layer messages sent by this process
 
     def put_stock(self, payload: dict) -> None:
         with self._lock:
@@ -126,8 +125,9 @@ class Publisher:
             try:
                 loop.run_until_complete(self._send(stock, purchases))
             except Exception:
-                # Redis away: keep the newest stock for the next tick; the periodic
-                # republish corrects anything lost here.
+                # Redis away: keep the newest stock for the next tick. Purchases are
+                # not retried; pages get them back from the snapshot on reconnect,
+                # and the periodic republish corrects any stock lost here.
                 logger.exception("live event send failed")
                 for payload in stock:
                     self.put_stock(payload)
@@ -145,7 +145,6 @@ class Publisher:
         message = {"type": message_type, "event": payload}
         await layer.group_send(drop_group(payload["dropId"]), message)
         await layer.group_send(ALL_DROPS_GROUP, message)
-        self.sent_messages += 2
 
 
 publisher = Publisher()
