@@ -1,3 +1,5 @@
+import functools
+
 from django.conf import settings
 from django.db import connection
 
@@ -7,16 +9,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-_redis_client = None
 
-
-def _redis() -> redis.Redis:
-    global _redis_client
-    if _redis_client is None:
-        _redis_client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
-        )
-    return _redis_client
+@functools.cache
+def _redis(url: str) -> redis.Redis:
+    """One client (and connection pool) per URL for the life of the process."""
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
 class HealthView(APIView):
@@ -34,7 +31,7 @@ class HealthView(APIView):
         except Exception:
             failed.append("postgresql")
         try:
-            _redis().ping()
+            _redis(settings.REDIS_URL).ping()
         except Exception:
             failed.append("redis")
         if failed:
