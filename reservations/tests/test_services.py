@@ -23,14 +23,9 @@ from reservations.exceptions import (
     StockBelowCommitted,
 )
 from reservations.models import Purchase, Reservation
+from reservations.tests.helpers import lapse
 
 pytestmark = pytest.mark.django_db
-
-
-def lapse(reservation):
-    Reservation.objects.filter(pk=reservation.pk).update(
-        expires_at=timezone.now() - timedelta(seconds=1)
-    )
 
 
 def test_reserve_takes_one_unit_and_holds_it_for_the_ttl(user, settings):
