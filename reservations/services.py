@@ -168,7 +168,7 @@ def purchase(*, user: AbstractBaseUser, reservation_id: int) -> Purchase:
 @transaction.atomic(durable=True)
 def _purchase_locked(*, user: AbstractBaseUser, reservation_id: int) -> Purchase | StockError:
     now = timezone.now()
-    drop, reservation = _lock_users_reservation(user=user, reservation_id=reservation_id)
+    drop, reservation = _lock_active_reservation(reservation_id=reservation_id, user=user)
     if reservation.is_expired(now):
         _end_hold(drop, reservation, Reservation.Status.EXPIRED)
         return ReservationExpired()
@@ -200,7 +200,7 @@ def cancel(*, user: AbstractBaseUser, reservation_id: int) -> Reservation:
 
 @transaction.atomic(durable=True)
 def _cancel_locked(*, user: AbstractBaseUser, reservation_id: int) -> Reservation | StockError:
-    drop, reservation = _lock_users_reservation(user=user, reservation_id=reservation_id)
+    drop, reservation = _lock_active_reservation(reservation_id=reservation_id, user=user)
     if reservation.is_expired(timezone.now()):
         _end_hold(drop, reservation, Reservation.Status.EXPIRED)
         return ReservationExpired()
@@ -211,11 +211,7 @@ def _cancel_locked(*, user: AbstractBaseUser, reservation_id: int) -> Reservatio
 @transaction.atomic
 def release_reservation(*, reservation_id: int) -> Reservation:
     """Staff release of any ACTIVE reservation (admin action). Publishes stock."""
-    drop_id = _drop_of_reservation(reservation_id=reservation_id)
-    drop = _lock_drop(drop_id)
-    reservation = Reservation.objects.select_for_update(no_key=True).get(pk=reservation_id)
-    if reservation.status != ACTIVE:
-        raise ReservationNotActive(f"The reservation is {reservation.status.lower()}.")
+    drop, reservation = _lock_active_reservation(reservation_id=reservation_id)
     _end_hold(drop, reservation, Reservation.Status.CANCELLED)
     return reservation
 
@@ -334,10 +330,10 @@ def _drop_of_reservation(*, reservation_id: int, user: AbstractBaseUser | None =
     return drop_id
 
 
-def _lock_users_reservation(
-    *, user: AbstractBaseUser, reservation_id: int
+def _lock_active_reservation(
+    *, reservation_id: int, user: AbstractBaseUser | None = None
 ) -> tuple[Drop, Reservation]:
-    """Lock the drop, then the user's reservation, which must still be ACTIVE."""
+    """Lock the drop, then the reservation (the user's, if given); it must be ACTIVE."""
     drop = _lock_drop(_drop_of_reservation(reservation_id=reservation_id, user=user))
     reservation = Reservation.objects.select_for_update(no_key=True).get(pk=reservation_id)
     if reservation.status != ACTIVE:
