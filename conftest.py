@@ -136,3 +136,47 @@ def free_port():
             return sock.getsockname()[1]
 
     return pick
+
+
+@pytest.fixture
+def start_daphne(start_process):
+    """``start_daphne(port=..., env=...)``: a daphne serving the project's sockets."""
+    import sys
+    from pathlib import Path
+
+    daphne = str(Path(sys.executable).with_name("daphne"))
+
+    def start(*, port: int, env: dict):
+        argv = [
+            daphne,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "inventory_project.asgi:application",
+        ]
+        return start_process(argv, env=env, port=port, name="daphne")
+
+    return start
+
+
+@pytest.fixture
+def start_gunicorn(start_process):
+    """``start_gunicorn(port=..., env=..., workers=1)``: gunicorn serving the project's HTTP."""
+    import sys
+    from pathlib import Path
+
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+
+    def start(*, port: int, env: dict, workers: int = 1):
+        argv = [
+            gunicorn,
+            "inventory_project.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+        ]
+        return start_process(argv, env=env, port=port, name="gunicorn")
+
+    return start

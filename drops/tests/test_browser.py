@@ -68,23 +68,11 @@ class LiveSystem:
     base_url: str
     ws_port: int
     env: dict
-    start_process: object
+    start_daphne_process: object
     daphne: object = None
 
     def start_daphne(self):
-        self.daphne = self.start_process(
-            [
-                str(BIN / "daphne"),
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.ws_port),
-                "inventory_project.asgi:application",
-            ],
-            env=self.env,
-            port=self.ws_port,
-            name="daphne",
-        )
+        self.daphne = self.start_daphne_process(port=self.ws_port, env=self.env)
 
     def kill_daphne(self):
         os.killpg(self.daphne.pid, signal.SIGKILL)
@@ -102,7 +90,9 @@ def wait_for_log(directory: Path, pattern: str, text: str, timeout: float = 30.0
 
 
 @pytest.fixture
-def live_system(chromium_path, start_process, free_port, server_env, tmp_path):
+def live_system(
+    chromium_path, start_process, start_daphne, start_gunicorn, free_port, server_env, tmp_path
+):
     """gunicorn for HTTP, daphne for sockets, Celery with beat for the expiry sweep."""
     web_port, ws_port = free_port(), free_port()
     env = {
@@ -113,21 +103,9 @@ def live_system(chromium_path, start_process, free_port, server_env, tmp_path):
         "EXPIRY_SWEEP_SECONDS": "1",
         "PYTHONPATH": str(BASE_DIR),
     }
-    system = LiveSystem(f"http://127.0.0.1:{web_port}", ws_port, env, start_process)
+    system = LiveSystem(f"http://127.0.0.1:{web_port}", ws_port, env, start_daphne)
     system.start_daphne()
-    start_process(
-        [
-            str(BIN / "gunicorn"),
-            "inventory_project.wsgi",
-            "--bind",
-            f"127.0.0.1:{web_port}",
-            "--workers",
-            "2",
-        ],
-        env=env,
-        port=web_port,
-        name="gunicorn",
-    )
+    start_gunicorn(port=web_port, env=env, workers=2)
     start_process(
         [
             str(BIN / "celery"),

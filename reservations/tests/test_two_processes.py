@@ -5,10 +5,8 @@ them. A change committed in the gunicorn worker must reach sockets on both daphn
 """
 
 import json
-import sys
 import urllib.request
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -17,7 +15,6 @@ from websockets.sync.client import connect
 from accounts.tests.factories import UserFactory
 from drops.tests.factories import DropFactory
 
-BIN = Path(sys.executable).parent
 ORIGIN = "http://127.0.0.1"  # the origin validator accepts ALLOWED_HOSTS only
 # No proxy from the environment for loopback requests.
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -31,38 +28,14 @@ pytestmark = [
 
 
 @pytest.fixture
-def servers(start_process, free_port, server_env):
+def servers(start_daphne, start_gunicorn, free_port, server_env):
     """Two daphnes (sockets) and one gunicorn (HTTP) on the test database and Redis."""
     env = {**server_env, "DEBUG": "1"}
     daphne_ports = [free_port(), free_port()]
     for port in daphne_ports:
-        start_process(
-            [
-                str(BIN / "daphne"),
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "inventory_project.asgi:application",
-            ],
-            env=env,
-            port=port,
-            name="daphne",
-        )
+        start_daphne(port=port, env=env)
     web_port = free_port()
-    start_process(
-        [
-            str(BIN / "gunicorn"),
-            "inventory_project.wsgi",
-            "--bind",
-            f"127.0.0.1:{web_port}",
-            "--workers",
-            "1",
-        ],
-        env=env,
-        port=web_port,
-        name="gunicorn",
-    )
+    start_gunicorn(port=web_port, env=env)
     return f"http://127.0.0.1:{web_port}", [f"ws://127.0.0.1:{p}" for p in daphne_ports]
 
 
