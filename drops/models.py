@@ -60,3 +60,11 @@ class Drop(models.Model):
 
     def is_open(self, now) -> bool:
         return self.has_started(now) and not self.has_ended(now)
+
+    def phase_at(self, now) -> str:
+        """What a buyer can do with the drop at ``now``; the page script computes the same."""
+        if not self.has_started(now):
+            return "upcoming"
+        if self.has_ended(now):
+            return "ended"
+        return "live" if self.available_stock > 0 else "soldout"

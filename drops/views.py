@@ -1,5 +1,3 @@
-from datetime import datetime
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -7,21 +5,9 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from drops import selectors
-from drops.models import Drop
 from drops.serializers import DropSerializer
 from reservations import selectors as reservation_selectors
 from reservations.serializers import ReservationSerializer
-
-
-def _phase(drop: Drop, now: datetime) -> str:
-    """What a buyer can do with the drop right now; the page script computes the same."""
-    if not drop.has_started(now):
-        return "upcoming"
-    if drop.has_ended(now):
-        return "ended"
-    if drop.available_stock == 0:
-        return "soldout"
-    return "live"
 
 
 def drop_list(request):
@@ -29,7 +15,7 @@ def drop_list(request):
     live = selectors.with_recent_purchases(selectors.live_drops(now))
     upcoming = selectors.with_recent_purchases(selectors.upcoming_drops(now))
     for drop in (*live, *upcoming):
-        drop.phase = _phase(drop, now)
+        drop.phase = drop.phase_at(now)
     return render(
         request,
         "drops/drop_list.html",
@@ -47,7 +33,7 @@ def drop_detail(request, pk: int):
     drop = selectors.drop_with_recent_purchases(pk)
     if drop is None:
         raise Http404("Drop not found.")
-    drop.phase = _phase(drop, now)
+    drop.phase = drop.phase_at(now)
     reservation = reservation_selectors.active_reservation(request.user, drop.pk)
     purchased = 0
     if request.user.is_authenticated:
