@@ -9,6 +9,7 @@ from reservations.serializers import (
     MyReservationSerializer,
     PurchaseSerializer,
     ReservationSerializer,
+    reservation_data,
 )
 
 
@@ -24,7 +25,7 @@ class ReservationViewSet(viewsets.GenericViewSet):
         return Response(
             {
                 "message": "Reservation successful",
-                "reservation": ReservationSerializer(reservation).data,
+                "reservation": reservation_data(reservation),
             },
             status=status.HTTP_201_CREATED,
         )

@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from drops.models import Drop
+from inventory_project import db
 from reservations import events
 from reservations.exceptions import (
     AlreadyReserved,
@@ -35,26 +36,42 @@ from reservations.models import Purchase, Reservation
 
 ACTIVE = Reservation.Status.ACTIVE
 
-# The reserve path is the hot spot of a drop: every buyer locks the same row, so
-# the time between taking the lock and committing caps the drop's throughput. It is
-# therefore one statement: lock the drop (the FOR NO KEY UPDATE that
-# select_for_update(no_key=True) takes), decide from the locked row, take a unit and
-# insert the hold, then commit. Issue #4 measured ~500/s for the same steps as
-# separate ORM statements against ~1,200/s as one statement on these machines; see
-# bench/README.md for where a request's time goes today.
-# NO KEY: still serialises writers of the drop, but does not block inserts and
-# updates of rows that merely reference it.
-# The buyer's purchase count is read in the statement's snapshot; a purchase that
-# commits while this statement waits for the lock is caught by purchase()'s own
-# check under the lock, so the limit still holds.
+# The reserve path is the hot spot of a drop: every buyer locks the same row, so the
+# time between taking the lock and committing caps the drop's throughput, and every
+# refusal that waited for the lock would queue behind every sale. So it is one
+# prepared statement (inventory_project.db), in this order:
+#   peek:   the drop and the buyer's standing (purchases, current hold), read from the
+#           statement's snapshot without any lock;
+#   locked: the FOR NO KEY UPDATE that select_for_update(no_key=True) takes, but only
+#           of a drop the peek found open with a unit left for this buyer. A refusal
+#           (sold out, not open, limit reached, already holding) therefore never waits
+#           for the lock. When the lock was waited for, PostgreSQL re-checks the
+#           drop's conditions on the newest committed row before granting it, so a
+#           unit is only ever taken from what is really left;
+#   taken, held: take the unit and insert the hold.
+# NO KEY: still serialises writers of the drop, but does not block inserts and updates
+# of rows that merely reference it. docs/benchmarks.md has what each step bought.
+# The buyer's purchases and hold are read in the snapshot; a purchase that commits
+# while this statement waits is caught by purchase()'s own check under the lock, and
+# a second hold racing this one by the unique index (one ACTIVE hold per buyer).
 _RESERVE_SQL = f"""
-WITH locked AS MATERIALIZED (
-    SELECT d.id, d.total_stock, d.available_stock, d.drop_start_time, d.drop_end_time,
-           d.purchase_limit,
+WITH peek AS (
+    SELECT d.id, d.total_stock, d.drop_start_time, d.drop_end_time, d.purchase_limit,
            (SELECT count(*) FROM {Purchase._meta.db_table} p
-             WHERE p.drop_id = d.id AND p.user_id = %(user_id)s) AS purchased
+             WHERE p.drop_id = d.id AND p.user_id = %(user_id)s) AS purchased,
+           (SELECT r.expires_at FROM {Reservation._meta.db_table} r
+             WHERE r.drop_id = d.id AND r.user_id = %(user_id)s AND r.status = '{ACTIVE}'
+           ) AS hold_expires_at
       FROM {Drop._meta.db_table} d
      WHERE d.id = %(drop_id)s
+), locked AS MATERIALIZED (
+    SELECT d.id
+      FROM {Drop._meta.db_table} d JOIN peek ON peek.id = d.id
+     WHERE d.available_stock > 0
+       AND d.drop_start_time <= %(now)s
+       AND (d.drop_end_time IS NULL OR d.drop_end_time > %(now)s)
+       AND peek.purchased < d.purchase_limit
+       AND peek.hold_expires_at IS NULL
        FOR NO KEY UPDATE OF d
 ), taken AS (
     UPDATE {Drop._meta.db_table} d
@@ -63,20 +80,16 @@ WITH locked AS MATERIALIZED (
            updated_at = %(now)s
       FROM locked
      WHERE d.id = locked.id
-       AND locked.available_stock > 0
-       AND locked.drop_start_time <= %(now)s
-       AND (locked.drop_end_time IS NULL OR locked.drop_end_time > %(now)s)
-       AND locked.purchased < locked.purchase_limit
  RETURNING d.available_stock, d.stock_version
 ), held AS (
     INSERT INTO {Reservation._meta.db_table} (user_id, drop_id, status, expires_at, created_at)
     SELECT %(user_id)s, %(drop_id)s, '{ACTIVE}', %(expires_at)s, %(now)s FROM taken
  RETURNING id
 )
-SELECT locked.total_stock, locked.drop_start_time, locked.drop_end_time,
-       locked.purchased, locked.purchase_limit,
+SELECT peek.total_stock, peek.drop_start_time, peek.drop_end_time, peek.purchased,
+       peek.purchase_limit, peek.hold_expires_at,
        held.id, taken.available_stock, taken.stock_version
-  FROM locked LEFT JOIN taken ON true LEFT JOIN held ON true
+  FROM peek LEFT JOIN taken ON true LEFT JOIN held ON true
 """
 
 _ONE_ACTIVE_CONSTRAINT = "one_active_reservation_per_user_and_drop"
@@ -86,64 +99,78 @@ def reserve(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
     """Hold one unit of the drop for the user for RESERVATION_TTL_SECONDS.
 
     Refuses (DropNotFound, DropNotOpen, PurchaseLimitReached, SoldOut,
-    AlreadyReserved) without changing anything. Publishes the new stock.
+    AlreadyReserved) without changing anything and without waiting for the drop's
+    lock. Publishes the new stock.
     """
-    try:
-        return _reserve_once(user=user, drop_id=drop_id)
-    except IntegrityError as exc:
-        if not _violates(exc, _ONE_ACTIVE_CONSTRAINT):
-            raise
-    # The buyer already holds this drop. If that hold has lapsed and the sweep has
-    # not reached it yet, it must not block the buyer: expire it and try once more.
-    # Checked without a lock first, so repeated clicks never queue on the drop's lock.
-    now = timezone.now()
-    lapsed = Reservation.objects.filter(
-        user=user, drop_id=drop_id, status=ACTIVE, expires_at__lte=now
-    ).exists()
-    if not lapsed or not _expire_drop_holds(drop_id=drop_id, now=now, user=user):
-        raise AlreadyReserved()
-    try:
-        return _reserve_once(user=user, drop_id=drop_id)
-    except IntegrityError as exc:
-        if _violates(exc, _ONE_ACTIVE_CONSTRAINT):
-            raise AlreadyReserved() from None
-        raise
+    outcome = _reserve_once(user=user, drop_id=drop_id)
+    if isinstance(outcome, _LapsedHold):
+        # The buyer's hold has lapsed and the sweep has not reached it yet; it must not
+        # block the buyer: expire it (under the drop's lock) and try once more.
+        _expire_drop_holds(drop_id=drop_id, now=outcome.now, user=user)
+        outcome = _reserve_once(user=user, drop_id=drop_id)
+        if isinstance(outcome, _LapsedHold):
+            raise AlreadyReserved()
+    return outcome
 
 
-def _reserve_once(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
+class _LapsedHold:
+    """_reserve_once's answer when the buyer's own lapsed hold stands in the way."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+
+def _reserve_once(*, user: AbstractBaseUser, drop_id: int) -> Reservation | _LapsedHold:
     now = timezone.now()
     expires_at = now + timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
     params = {"user_id": user.pk, "drop_id": drop_id, "now": now, "expires_at": expires_at}
-    with transaction.atomic(durable=True):
-        with connection.cursor() as cursor:
-            cursor.execute(_RESERVE_SQL, params)
-            row = cursor.fetchone()
-        if row is None:
-            raise DropNotFound()
-        total, start, end, purchased, limit, reservation_id, available, version = row
-        if reservation_id is None:
-            raise _refusal(now=now, start=start, end=end, purchased=purchased, limit=limit)
-        events.stock_changed(drop_id=drop_id, available=available, total=total, version=version)
-    reservation = Reservation(
-        id=reservation_id,
-        user=user,
-        drop_id=drop_id,
-        status=ACTIVE,
-        expires_at=expires_at,
-        created_at=now,
+    try:
+        with transaction.atomic(durable=True):
+            row = db.fetch_one(_RESERVE_SQL, params)
+            if row is None:
+                raise DropNotFound()
+            total, start, end, purchased, limit, hold_expires_at = row[:6]
+            reservation_id, available, version = row[6:]
+            if reservation_id is None:
+                if hold_expires_at is not None and hold_expires_at <= now:
+                    return _LapsedHold(now)
+                raise _refusal(
+                    now=now,
+                    start=start,
+                    end=end,
+                    purchased=purchased,
+                    limit=limit,
+                    holding=hold_expires_at is not None,
+                )
+            events.stock_changed(drop_id=drop_id, available=available, total=total, version=version)
+    except IntegrityError as exc:
+        # Two reserves of one buyer raced; the unique index let one through.
+        if _violates(exc, _ONE_ACTIVE_CONSTRAINT):
+            raise AlreadyReserved() from None
+        raise
+    return Reservation.from_db(
+        connection.alias,
+        ["id", "user_id", "drop_id", "status", "expires_at", "created_at"],
+        (reservation_id, user.pk, drop_id, ACTIVE, expires_at, now),
     )
-    reservation._state.adding = False
-    return reservation
 
 
 def _refusal(
-    *, now: datetime, start: datetime, end: datetime | None, purchased: int, limit: int
+    *,
+    now: datetime,
+    start: datetime,
+    end: datetime | None,
+    purchased: int,
+    limit: int,
+    holding: bool,
 ) -> StockError:
-    """Why the reserve statement took no unit; mirrors its conditions in order."""
+    """Why the reserve statement took no unit; mirrors its conditions."""
     if start > now:
         return DropNotOpen(f"The drop has not started yet; it starts at {start.isoformat()}.")
     if end is not None and end <= now:
         return DropNotOpen("The drop has ended.")
+    if holding:
+        return AlreadyReserved()
     if purchased >= limit:
         return PurchaseLimitReached()
     return SoldOut()
@@ -216,12 +243,19 @@ def release_reservation(*, reservation_id: int) -> Reservation:
     return reservation
 
 
+# Holds expired per transaction. The sweep holds a drop's lock for one chunk at a time,
+# so reserves of a drop whose holds all lapsed at once queue behind one short chunk,
+# never behind the whole backlog (docs/benchmarks.md, expiry at scale).
+EXPIRY_CHUNK = 500
+
+
 def expire_due(*, now: datetime | None = None) -> int:
     """Expire every ACTIVE reservation past expires_at and return its unit.
 
-    Idempotent, and safe with several sweepers at once: each drop is handled in its
-    own short transaction under the drop's lock, and a second sweeper finds nothing
-    left to do. Returns how many reservations it expired. Publishes stock.
+    Idempotent, and safe with several sweepers at once: each drop is handled in short
+    transactions of at most EXPIRY_CHUNK holds under the drop's lock, and a second
+    sweeper finds nothing left to do. Returns how many reservations it expired.
+    Publishes stock.
     """
     now = now or timezone.now()
     # Found without locks; re-checked under each drop's lock below.
@@ -233,16 +267,25 @@ def expire_due(*, now: datetime | None = None) -> int:
         .values_list("drop_id", flat=True)
         .distinct()
     )
-    return sum(_expire_drop_holds(drop_id=drop_id, now=now) for drop_id in sorted(due_drops))
+    expired = 0
+    for drop_id in sorted(due_drops):
+        while True:
+            chunk = _expire_drop_holds(drop_id=drop_id, now=now)
+            expired += chunk
+            if chunk < EXPIRY_CHUNK:
+                break
+    return expired
 
 
 @transaction.atomic(durable=True)
 def _expire_drop_holds(*, drop_id: int, now: datetime, user: AbstractBaseUser | None = None) -> int:
+    """Expire up to EXPIRY_CHUNK of the drop's due holds (the user's, if given)."""
     drop = _lock_drop(drop_id)
     due = Reservation.objects.filter(drop=drop, status=ACTIVE, expires_at__lte=now)
     if user is not None:
         due = due.filter(user=user)
-    expired = due.update(status=Reservation.Status.EXPIRED)
+    chunk = due.order_by().values("pk")[:EXPIRY_CHUNK]
+    expired = Reservation.objects.filter(pk__in=chunk).update(status=Reservation.Status.EXPIRED)
     if expired:
         _return_units(drop, expired)
     return expired

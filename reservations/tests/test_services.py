@@ -209,6 +209,26 @@ def test_expire_due_locks_each_drop_once_however_many_holds_lapsed(
     assert drop.available_stock == 10
 
 
+def test_expire_due_works_through_a_backlog_in_chunks(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(services, "EXPIRY_CHUNK", 2)
+    drop = DropFactory(total_stock=10)
+    held = [services.reserve(user=UserFactory(), drop_id=drop.pk) for _ in range(5)]
+    Reservation.objects.filter(pk__in=[r.pk for r in held]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    with django_capture_on_commit_callbacks() as stock_events:
+        assert services.expire_due() == 5
+
+    # 2 + 2 + 1: one transaction (and one stock event) per chunk
+    assert len(stock_events) == 3
+    drop.refresh_from_db()
+    assert drop.available_stock == 10
+    assert_stock_adds_up()
+
+
 def test_expire_due_leaves_purchased_and_cancelled_alone(user):
     drop = DropFactory(total_stock=3)
     bought = services.reserve(user=user, drop_id=drop.pk)
