@@ -125,29 +125,37 @@ def _reserve_once(*, user: AbstractBaseUser, drop_id: int) -> Reservation | _Lap
     expires_at = now + timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
     params = {"user_id": user.pk, "drop_id": drop_id, "now": now, "expires_at": expires_at}
     try:
-        with transaction.atomic(durable=True):
-            row = db.fetch_one(_RESERVE_SQL, params)
-            if row is None:
-                raise DropNotFound()
-            total, start, end, purchased, limit, hold_expires_at = row[:6]
-            reservation_id, available, version = row[6:]
-            if reservation_id is None:
-                if hold_expires_at is not None and hold_expires_at <= now:
-                    return _LapsedHold(now)
-                raise _refusal(
-                    now=now,
-                    start=start,
-                    end=end,
-                    purchased=purchased,
-                    limit=limit,
-                    holding=hold_expires_at is not None,
-                )
-            events.stock_changed(drop_id=drop_id, available=available, total=total, version=version)
+        # The statement and its COMMIT go out together, so the drop's lock is held for
+        # the server's work alone, never across a round trip to this process (which
+        # a busy machine may deschedule while everyone else queues on the lock).
+        # The statement decides everything itself; what it returns is read after the
+        # commit, and a refusal commits nothing.
+        with db.pipelined_cursor() as cursor:
+            with transaction.atomic(durable=True):
+                cursor.execute(_RESERVE_SQL, params, prepare=True)
+            row = cursor.fetchone()
     except IntegrityError as exc:
         # Two reserves of one buyer raced; the unique index let one through.
         if _violates(exc, _ONE_ACTIVE_CONSTRAINT):
             raise AlreadyReserved() from None
         raise
+    if row is None:
+        raise DropNotFound()
+    total, start, end, purchased, limit, hold_expires_at = row[:6]
+    reservation_id, available, version = row[6:]
+    if reservation_id is None:
+        if hold_expires_at is not None and hold_expires_at <= now:
+            return _LapsedHold(now)
+        raise _refusal(
+            now=now,
+            start=start,
+            end=end,
+            purchased=purchased,
+            limit=limit,
+            holding=hold_expires_at is not None,
+        )
+    # Committed already: the event goes out now (on_commit outside a transaction).
+    events.stock_changed(drop_id=drop_id, available=available, total=total, version=version)
     return Reservation.from_db(
         connection.alias,
         ["id", "user_id", "drop_id", "status", "expires_at", "created_at"],

@@ -231,3 +231,11 @@ def test_reserve_with_empty_json_object_succeeds(auth_client, drop):
     response = auth_client.post(f"/api/reserve/{drop.pk}", {}, format="json")
 
     assert response.status_code == 201
+
+
+def test_the_reserve_response_matches_the_reservation_serializer(user, drop):
+    from reservations.serializers import ReservationSerializer, reservation_data
+
+    reservation = services.reserve(user=user, drop_id=drop.pk)
+
+    assert reservation_data(reservation) == ReservationSerializer(reservation).data

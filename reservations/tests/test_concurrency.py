@@ -81,14 +81,18 @@ def api_post(user, path):
 
 @pytest.fixture
 def slow_commit(monkeypatch):
-    """Hold each stock lock a little longer, so the racing transactions overlap."""
-    original = services.events.stock_changed
+    """Hold each reserve's lock on the drop a little longer, so racing reserves overlap.
 
-    def slowed(**kwargs):
-        time.sleep(0.002)
-        original(**kwargs)
-
-    monkeypatch.setattr(services.events, "stock_changed", slowed)
+    The reserve statement holds the lock only while PostgreSQL runs it, so the pause
+    goes into the statement, after the unit is taken and before the commit.
+    """
+    returning = "RETURNING d.available_stock, d.stock_version"
+    assert returning in services._RESERVE_SQL
+    monkeypatch.setattr(
+        services,
+        "_RESERVE_SQL",
+        services._RESERVE_SQL.replace(returning, f"{returning}, pg_sleep(0.002)"),
+    )
 
 
 def test_200_buyers_racing_for_50_units_get_exactly_50_reservations(slow_commit):
