@@ -82,7 +82,10 @@ DATABASES = {
 DATABASES["default"]["HOST"] = unquote(DATABASES["default"]["HOST"])
 # Keep connections open across requests: a new PostgreSQL connection costs ~6.5 ms here.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A health check is a SELECT 1 before the first query of every request: one round trip
+# in five on the reserve path (docs/benchmarks.md). Without it a connection that broke
+# between requests fails that one request, and Django replaces it at the request's end.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")

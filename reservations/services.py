@@ -9,6 +9,7 @@ change of a reservation happens while its drop's row is locked, so the paths
 deadlock or count a unit twice.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -38,25 +39,26 @@ ACTIVE = Reservation.Status.ACTIVE
 
 # The reserve path is the hot spot of a drop: every buyer locks the same row, so the
 # time between taking the lock and committing caps the drop's throughput, and every
-# refusal that waited for the lock would queue behind every sale. So it is one
-# prepared statement (inventory_project.db), in this order:
-#   peek:   the drop and the buyer's standing (purchases, current hold), read from the
-#           statement's snapshot without any lock;
-#   locked: the FOR NO KEY UPDATE that select_for_update(no_key=True) takes, but only
-#           of a drop the peek found open with a unit left for this buyer. A refusal
-#           (sold out, not open, limit reached, already holding) therefore never waits
-#           for the lock. When the lock was waited for, PostgreSQL re-checks the
-#           drop's conditions on the newest committed row before granting it, so a
-#           unit is only ever taken from what is really left;
-#   taken, held: take the unit and insert the hold.
+# refusal that waited for the lock would queue behind every sale. So:
+#   1. _PEEK_SQL reads the drop and the buyer's standing (purchases, current hold) from
+#      a snapshot, without a lock or a transaction. Most of a hot drop's requests are
+#      refusals (sold out, not open, limit reached, already holding), and they are
+#      answered from this one read and never wait for the lock.
+#   2. Otherwise _RESERVE_SQL, in one durable transaction: the same peek; the FOR NO
+#      KEY UPDATE that select_for_update(no_key=True) takes, only of a drop the peek
+#      found open with a unit left for this buyer (if the lock was waited for,
+#      PostgreSQL re-checks the drop's conditions on the newest committed row before
+#      granting it, so a unit is only ever taken from what is really left); then take
+#      the unit and insert the hold. It is one prepared statement, pipelined with its
+#      COMMIT (inventory_project.db), so the lock is held for the server's work alone.
 # NO KEY: still serialises writers of the drop, but does not block inserts and updates
 # of rows that merely reference it. docs/benchmarks.md has what each step bought.
 # The buyer's purchases and hold are read in the snapshot; a purchase that commits
-# while this statement waits is caught by purchase()'s own check under the lock, and
+# while the statement waits is caught by purchase()'s own check under the lock, and
 # a second hold racing this one by the unique index (one ACTIVE hold per buyer).
-_RESERVE_SQL = f"""
-WITH peek AS (
-    SELECT d.id, d.total_stock, d.drop_start_time, d.drop_end_time, d.purchase_limit,
+_PEEK_SQL = f"""
+    SELECT d.id, d.available_stock, d.total_stock, d.drop_start_time, d.drop_end_time,
+           d.purchase_limit,
            (SELECT count(*) FROM {Purchase._meta.db_table} p
              WHERE p.drop_id = d.id AND p.user_id = %(user_id)s) AS purchased,
            (SELECT r.expires_at FROM {Reservation._meta.db_table} r
@@ -64,7 +66,9 @@ WITH peek AS (
            ) AS hold_expires_at
       FROM {Drop._meta.db_table} d
      WHERE d.id = %(drop_id)s
-), locked AS MATERIALIZED (
+"""
+_RESERVE_SQL = f"""
+WITH peek AS ({_PEEK_SQL}), locked AS MATERIALIZED (
     SELECT d.id
       FROM {Drop._meta.db_table} d JOIN peek ON peek.id = d.id
      WHERE d.available_stock > 0
@@ -86,13 +90,44 @@ WITH peek AS (
     SELECT %(user_id)s, %(drop_id)s, '{ACTIVE}', %(expires_at)s, %(now)s FROM taken
  RETURNING id
 )
-SELECT peek.total_stock, peek.drop_start_time, peek.drop_end_time, peek.purchased,
-       peek.purchase_limit, peek.hold_expires_at,
-       held.id, taken.available_stock, taken.stock_version
+SELECT peek.*, held.id, taken.available_stock, taken.stock_version
   FROM peek LEFT JOIN taken ON true LEFT JOIN held ON true
 """
 
 _ONE_ACTIVE_CONSTRAINT = "one_active_reservation_per_user_and_drop"
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """A drop and the buyer's standing in it, as _PEEK_SQL reads them."""
+
+    drop_id: int
+    available: int
+    total: int
+    start: datetime
+    end: datetime | None
+    limit: int
+    purchased: int
+    hold_expires_at: datetime | None
+
+    def refusal(self, now: datetime) -> StockError | None:
+        """Why no unit can be taken now, in the order the buyer should hear it."""
+        if self.start > now:
+            return DropNotOpen(
+                f"The drop has not started yet; it starts at {self.start.isoformat()}."
+            )
+        if self.end is not None and self.end <= now:
+            return DropNotOpen("The drop has ended.")
+        if self.hold_expires_at is not None:
+            return AlreadyReserved()
+        if self.purchased >= self.limit:
+            return PurchaseLimitReached()
+        if self.available == 0:
+            return SoldOut()
+        return None
+
+    def lapsed_hold(self, now: datetime) -> bool:
+        return self.hold_expires_at is not None and self.hold_expires_at <= now
 
 
 def reserve(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
@@ -102,34 +137,33 @@ def reserve(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
     AlreadyReserved) without changing anything and without waiting for the drop's
     lock. Publishes the new stock.
     """
-    outcome = _reserve_once(user=user, drop_id=drop_id)
-    if isinstance(outcome, _LapsedHold):
-        # The buyer's hold has lapsed and the sweep has not reached it yet; it must not
-        # block the buyer: expire it (under the drop's lock) and try once more.
-        _expire_drop_holds(drop_id=drop_id, now=outcome.now, user=user)
-        outcome = _reserve_once(user=user, drop_id=drop_id)
-        if isinstance(outcome, _LapsedHold):
-            raise AlreadyReserved()
-    return outcome
+    for attempt in range(2):
+        now = timezone.now()
+        params = {"user_id": user.pk, "drop_id": drop_id, "now": now}
+        row = db.fetch_one(_PEEK_SQL, params)
+        if row is None:
+            raise DropNotFound()
+        standing = _Standing(*row[:8])
+        if standing.lapsed_hold(now) and attempt == 0:
+            # The buyer's own hold has lapsed and the sweep has not reached it yet; it
+            # must not block the buyer: expire it under the drop's lock, then retry.
+            _expire_drop_holds(drop_id=drop_id, now=now, user=user)
+            continue
+        refusal = standing.refusal(now)
+        if refusal is not None:
+            raise refusal
+        return _take_unit(user=user, params=params)
+    raise AlreadyReserved()
 
 
-class _LapsedHold:
-    """_reserve_once's answer when the buyer's own lapsed hold stands in the way."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-
-def _reserve_once(*, user: AbstractBaseUser, drop_id: int) -> Reservation | _LapsedHold:
-    now = timezone.now()
-    expires_at = now + timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
-    params = {"user_id": user.pk, "drop_id": drop_id, "now": now, "expires_at": expires_at}
+def _take_unit(*, user: AbstractBaseUser, params: dict) -> Reservation:
+    now = params["now"]
+    params["expires_at"] = now + timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
     try:
         # The statement and its COMMIT go out together, so the drop's lock is held for
-        # the server's work alone, never across a round trip to this process (which
-        # a busy machine may deschedule while everyone else queues on the lock).
-        # The statement decides everything itself; what it returns is read after the
-        # commit, and a refusal commits nothing.
+        # the server's work alone, never across a round trip to this process (which a
+        # busy machine may deschedule while everyone else queues on the lock). The
+        # statement decides everything itself; its answer is read after the commit.
         with db.pipelined_cursor() as cursor:
             with transaction.atomic(durable=True):
                 cursor.execute(_RESERVE_SQL, params, prepare=True)
@@ -140,48 +174,21 @@ def _reserve_once(*, user: AbstractBaseUser, drop_id: int) -> Reservation | _Lap
             raise AlreadyReserved() from None
         raise
     if row is None:
-        raise DropNotFound()
-    total, start, end, purchased, limit, hold_expires_at = row[:6]
-    reservation_id, available, version = row[6:]
+        raise DropNotFound()  # deleted since the peek
+    standing = _Standing(*row[:8])
+    reservation_id, available, version = row[8:]
     if reservation_id is None:
-        if hold_expires_at is not None and hold_expires_at <= now:
-            return _LapsedHold(now)
-        raise _refusal(
-            now=now,
-            start=start,
-            end=end,
-            purchased=purchased,
-            limit=limit,
-            holding=hold_expires_at is not None,
-        )
+        # Refused under the lock: what the snapshot showed was gone by then.
+        raise standing.refusal(now) or SoldOut()
     # Committed already: the event goes out now (on_commit outside a transaction).
-    events.stock_changed(drop_id=drop_id, available=available, total=total, version=version)
+    events.stock_changed(
+        drop_id=standing.drop_id, available=available, total=standing.total, version=version
+    )
     return Reservation.from_db(
         connection.alias,
         ["id", "user_id", "drop_id", "status", "expires_at", "created_at"],
-        (reservation_id, user.pk, drop_id, ACTIVE, expires_at, now),
+        (reservation_id, user.pk, standing.drop_id, ACTIVE, params["expires_at"], now),
     )
-
-
-def _refusal(
-    *,
-    now: datetime,
-    start: datetime,
-    end: datetime | None,
-    purchased: int,
-    limit: int,
-    holding: bool,
-) -> StockError:
-    """Why the reserve statement took no unit; mirrors its conditions."""
-    if start > now:
-        return DropNotOpen(f"The drop has not started yet; it starts at {start.isoformat()}.")
-    if end is not None and end <= now:
-        return DropNotOpen("The drop has ended.")
-    if holding:
-        return AlreadyReserved()
-    if purchased >= limit:
-        return PurchaseLimitReached()
-    return SoldOut()
 
 
 def _violates(exc: IntegrityError, constraint: str) -> bool:

@@ -139,11 +139,12 @@ def test_purchase_racing_the_sweep_at_expiry_ends_purchased_or_expired_never_bot
         buyer = UserFactory()
         reservation = services.reserve(user=buyer, drop_id=drop.pk)
         # Expire at the moment both threads start.
-        moment = timezone.now() + timedelta(milliseconds=30)
+        moment = timezone.now() + timedelta(milliseconds=100)
         Reservation.objects.filter(pk=reservation.pk).update(expires_at=moment)
 
-        # Alternately just before and just after the moment, so both outcomes occur.
-        buy_at = moment + timedelta(milliseconds=2 if attempt % 2 else -8)
+        # Alternately just after the moment (racing the sweep) and well before it, so
+        # both outcomes occur even when a loaded machine starts threads late.
+        buy_at = moment + timedelta(milliseconds=2 if attempt % 2 else -40)
 
         def buy(buyer=buyer, reservation=reservation, buy_at=buy_at):
             sleep_until(buy_at)
