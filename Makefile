@@ -1,5 +1,6 @@
 # Quick start: `make run` (whole system with a demo drop), `make test` (whole suite).
-# Both start embedded PostgreSQL and Redis under ./var/ unless DATABASE_URL / REDIS_URL are set.
+# `make bench` runs the benchmark suite (bench/, ~10 min; BENCH_ARGS="--smoke" for a quick check).
+# All start embedded PostgreSQL and Redis under ./var/ unless DATABASE_URL / REDIS_URL are set.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
@@ -21,8 +22,13 @@ run: $(STAMP)
 	    && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec honcho start -f Procfile'
 
 test: $(STAMP)
-	scripts/ensure-chromium
+	scripts/ensure-test-tools
 	$(WITH_SERVICES) $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# The suite installs wrk (Debian package) itself when it is missing and it runs as root.
+bench: $(STAMP)
+	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
+	  $(WITH_SERVICES) $(PY) -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

