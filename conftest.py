@@ -20,6 +20,14 @@ def pytest_configure(config):
     settings.CELERY_BEAT_SCHEDULE_FILENAME = f"/tmp/celerybeat-{prefix}"
 
 
+@pytest.fixture(autouse=True)
+def _forget_sold_out_drops():
+    """Each test starts with this process's sold-out memo empty, as a new worker does."""
+    from reservations import services
+
+    services._sold_out_until.clear()
+
+
 @pytest.fixture
 def user(db):
     from accounts.tests.factories import UserFactory

@@ -9,6 +9,7 @@ change of a reservation happens while its drop's row is locked, so the paths
 deadlock or count a unit twice.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -130,6 +131,15 @@ class _Standing:
         return self.hold_expires_at is not None and self.hold_expires_at <= now
 
 
+# Drops this process found sold out, and until when (time.monotonic()) it answers so
+# without asking PostgreSQL. After a sell-out nearly every request of a hot drop is
+# refused; this saves each of them the read (docs/benchmarks.md, sold-out storm).
+# SOLD_OUT_MEMO_SECONDS is shorter than the expiry sweep's interval, so a unit that
+# comes back is offered again within that interval; a unit returned by this process
+# clears its memo at once.
+_sold_out_until: dict[int, float] = {}
+
+
 def reserve(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
     """Hold one unit of the drop for the user for RESERVATION_TTL_SECONDS.
 
@@ -137,6 +147,8 @@ def reserve(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
     AlreadyReserved) without changing anything and without waiting for the drop's
     lock. Publishes the new stock.
     """
+    if _sold_out_until.get(drop_id, 0.0) > time.monotonic():
+        raise SoldOut()
     for attempt in range(2):
         now = timezone.now()
         params = {"user_id": user.pk, "drop_id": drop_id, "now": now}
@@ -150,6 +162,8 @@ def reserve(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
             _expire_drop_holds(drop_id=drop_id, now=now, user=user)
             continue
         refusal = standing.refusal(now)
+        if isinstance(refusal, SoldOut):
+            _sold_out_until[drop_id] = time.monotonic() + settings.SOLD_OUT_MEMO_SECONDS
         if refusal is not None:
             raise refusal
         return _take_unit(user=user, params=params)
@@ -413,6 +427,7 @@ def _return_units(drop: Drop, count: int) -> None:
 
 
 def _publish_stock(drop: Drop) -> None:
+    _sold_out_until.pop(drop.pk, None)  # units may have come back
     events.stock_changed(
         drop_id=drop.pk,
         available=drop.available_stock,

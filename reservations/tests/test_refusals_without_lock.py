@@ -7,6 +7,7 @@ really is held (so the refusal tests can fail).
 """
 
 import threading
+import time
 from datetime import timedelta
 
 from django.db import connection
@@ -165,3 +166,20 @@ def test_a_returned_unit_is_reservable_at_once_after_sold_out():
     services.cancel(user=first, reservation_id=hold.pk)
 
     assert services.reserve(user=second, drop_id=drop.pk).status == Reservation.Status.ACTIVE
+
+
+def test_a_unit_returned_elsewhere_is_offered_again_once_the_memo_lapses(settings):
+    settings.SOLD_OUT_MEMO_SECONDS = 0.3
+    assert settings.SOLD_OUT_MEMO_SECONDS < settings.EXPIRY_SWEEP_SECONDS
+    drop = DropFactory(total_stock=1, available_stock=0)
+    with pytest.raises(SoldOut):
+        services.reserve(user=UserFactory(), drop_id=drop.pk)
+    # Another process returns a unit (this process's memo does not hear of it).
+    Drop.objects.filter(pk=drop.pk).update(total_stock=2, available_stock=1)
+    buyer = UserFactory()
+
+    with pytest.raises(SoldOut):  # answered from the memo, for at most its lifetime
+        services.reserve(user=buyer, drop_id=drop.pk)
+    time.sleep(settings.SOLD_OUT_MEMO_SECONDS)
+
+    assert services.reserve(user=buyer, drop_id=drop.pk).status == Reservation.Status.ACTIVE
