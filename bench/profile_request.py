@@ -5,8 +5,8 @@
 Calls Django's WSGI application directly (no server, no network), as gunicorn's
 worker would, against a throwaway database on DATABASE_URL's server, and prints the
 CPU this process spent per request (``time.process_time``: unlike wall time, it
-barely moves when other work shares the machine; the request thread's share is
-shown apart from the process's, whose other thread sends live events) for: a reserve that sells, a reserve
+barely moves when other work shares the machine; the request thread's share is shown
+apart, since another thread sends live events) for: a reserve that sells, a reserve
 refused as sold out, and an unknown /api/ path (what Django and its middleware cost
 before any view). ``--profile`` adds a cProfile listing (CPU-timed) per case.
 """

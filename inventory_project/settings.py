@@ -177,9 +177,15 @@ SPECTACULAR_SETTINGS = {
 # Domain settings.
 RESERVATION_TTL_SECONDS = env.int("RESERVATION_TTL_SECONDS", default=60)
 EXPIRY_SWEEP_SECONDS = env.float("EXPIRY_SWEEP_SECONDS", default=1.0)
-# Stock updates are coalesced per drop to at most one per interval per process
-# before they reach the channel layer, and again per socket.
+# How long a process answers "sold out" from memory after it saw a drop sold out;
+# shorter than the sweep interval, so a returned unit is offered again within it.
+SOLD_OUT_MEMO_SECONDS = env.float("SOLD_OUT_MEMO_SECONDS", default=0.5)
+# Stock updates are coalesced per drop across the deployment (reservations.events):
+# at most one per interval; while a burst of changes goes on, one per burst interval;
+# the last change of a burst as soon as the drop has been quiet for the quiet time.
 STOCK_EVENT_INTERVAL_SECONDS = env.float("STOCK_EVENT_INTERVAL_SECONDS", default=0.25)
+STOCK_EVENT_BURST_INTERVAL_SECONDS = env.float("STOCK_EVENT_BURST_INTERVAL_SECONDS", default=1.0)
+STOCK_EVENT_QUIET_SECONDS = env.float("STOCK_EVENT_QUIET_SECONDS", default=0.05)
 # Where pages open their socket; empty means same origin, path /ws/.
 WEBSOCKET_URL = env.str("WEBSOCKET_URL", default="")
 

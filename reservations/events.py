@@ -4,28 +4,40 @@ Services call ``stock_changed`` / ``purchase_made`` inside their transaction; th
 payload is built there from the committed values and handed over on commit. How it
 reaches the channel layer is this module's business alone:
 
-* stock changes are coalesced per drop in each process (latest version wins) and
-  sent at most once per ``STOCK_EVENT_INTERVAL_SECONDS``, so a burst of reserves
-  costs the layer a bounded number of messages, however many buyers there are;
-* purchases are never coalesced; they go out on the same tick, in order;
+* stock changes are coalesced per drop across the whole deployment, by one throttle
+  per drop in Redis (``_OFFER``): every process offers its newest version, and only
+  the caller the throttle picks sends, and sends the newest version anyone offered.
+  So a drop costs the layer at most one stock message (to each of its two groups)
+  per ``STOCK_EVENT_INTERVAL_SECONDS`` however many processes publish; while a burst
+  of changes goes on, one per ``STOCK_EVENT_BURST_INTERVAL_SECONDS``; and the last
+  change of a burst goes out once the drop has been quiet for
+  ``STOCK_EVENT_QUIET_SECONDS`` (but never closer than an interval to the previous
+  one), whichever process committed it;
+* purchases are never coalesced; they go out at once, in order;
 * sending runs on one background thread with one event loop per process, so a
-  request never opens an event loop or a Redis connection of its own.
+  request never opens an event loop or a Redis connection of its own, and a sale
+  never waits for Redis.
 
 Payloads carry absolute state and the drop's ``stock_version``; a lost message is
-corrected by the next one, or by ``republish_stock_task`` within a few seconds.
+corrected by the next one, or by ``republish_stock_task`` within a few seconds (its
+offers pass the same throttle). The frame text is serialized once, here, and each
+daphne forwards it as it is (reservations.consumers.Fanout).
 """
 
 import asyncio
+import json
 import logging
 import os
 import threading
 import time
 from datetime import datetime
 from functools import partial
+from typing import Literal, TypedDict
 
 from django.conf import settings
 from django.db import transaction
 
+import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from rest_framework import serializers
 
@@ -34,11 +46,42 @@ logger = logging.getLogger(__name__)
 ALL_DROPS_GROUP = "drops"
 
 
+class StockUpdate(TypedDict):
+    """The frame a socket gets when a drop's stock changes."""
+
+    type: Literal["stockUpdate"]
+    dropId: int
+    availableStock: int
+    totalStock: int
+    version: int
+
+
+class NewPurchase(TypedDict):
+    """The frame a socket gets when a unit of a drop is bought."""
+
+    type: Literal["newPurchase"]
+    dropId: int
+    userId: int
+    username: str
+    timestamp: str
+
+
+class LiveMessage(TypedDict):
+    """What travels the channel layer: the frame, serialized once, and what the
+    consumer needs to route and order it without parsing the frame."""
+
+    type: Literal["stock.changed", "purchase.made"]
+    group: str  # the group it was sent to; one process listens to several at once
+    dropId: int
+    version: int  # the stock version; 0 for purchases, which are never reordered
+    text: str
+
+
 def drop_group(drop_id: int) -> str:
     return f"drop.{drop_id}"
 
 
-def stock_payload(*, drop_id: int, available: int, total: int, version: int) -> dict:
+def stock_payload(*, drop_id: int, available: int, total: int, version: int) -> StockUpdate:
     return {
         "type": "stockUpdate",
         "dropId": drop_id,
@@ -48,7 +91,9 @@ def stock_payload(*, drop_id: int, available: int, total: int, version: int) -> 
     }
 
 
-def purchase_payload(*, drop_id: int, user_id: int, username: str, timestamp: datetime) -> dict:
+def purchase_payload(
+    *, drop_id: int, user_id: int, username: str, timestamp: datetime
+) -> NewPurchase:
     return {
         "type": "newPurchase",
         "dropId": drop_id,
@@ -74,26 +119,141 @@ def purchase_made(*, drop_id: int, user_id: int, username: str, timestamp: datet
     transaction.on_commit(partial(publisher.put_purchase, payload), robust=True)
 
 
+# The deployment-wide throttle: one hash per drop in Redis, changed only by these
+# scripts, so every process sees one order of offers and sends.
+#   v, f    newest version offered and its frame;  at   when v was offered (ms)
+#   claim   when a sender last took the drop (ms); sent, sent_at  confirmed sends
+# A send is due at max(claim + spacing, min(at + quiet, claim + burst)): never closer
+# than spacing to the last; as soon as offers have stopped for `quiet`; and while
+# they go on, once per `burst`. After a lull that is at once (leading edge).
+# _OFFER answers {0} when the newest version offered, and the caller's, went out
+# recently (nothing to do); {1, ms} when the caller should offer again in ms (the
+# newest version is kept, and every caller helps to send it, so one that dies
+# waiting is covered by the others); or
+# {2, version, frame}: the caller has taken the drop and must send that frame, then
+# _CONFIRM it. Until then waiters do not count it as sent, so a sender dying in
+# between is covered by them. ARGV: version, frame, spacing, quiet, burst, memory (ms).
+_OFFER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local version = tonumber(ARGV[1])
+local s = redis.call('HMGET', KEYS[1], 'v', 'at', 'claim', 'sent', 'sent_at')
+local newest, at = tonumber(s[1]) or -1, tonumber(s[2]) or 0
+local claim, sent = tonumber(s[3]) or 0, tonumber(s[4]) or -1
+if newest <= sent and version <= sent and now - tonumber(s[5]) < tonumber(ARGV[6]) then
+  return {0}
+end
+if version > newest then
+  redis.call('HSET', KEYS[1], 'v', version, 'f', ARGV[2], 'at', now)
+  newest, at = version, now
+end
+redis.call('PEXPIRE', KEYS[1], 60000)
+local spacing, quiet, burst = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local due = math.max(claim + spacing, math.min(at + quiet, claim + burst))
+if now < due then return {1, due - now} end
+redis.call('HSET', KEYS[1], 'claim', now)
+return {2, newest, redis.call('HGET', KEYS[1], 'f')}
+"""
+_CONFIRM = """
+local t = redis.call('TIME')
+if tonumber(ARGV[1]) >= (tonumber(redis.call('HGET', KEYS[1], 'sent')) or -1) then
+  redis.call('HSET', KEYS[1], 'sent', ARGV[1], 'sent_at',
+             tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
+"""
+DONE, WAIT, SEND = 0, 1, 2
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+class Pacing:
+    """The stock settings, read when used."""
+
+    def __init__(self):
+        self.spacing = settings.STOCK_EVENT_INTERVAL_SECONDS
+        self.burst = max(self.spacing, settings.STOCK_EVENT_BURST_INTERVAL_SECONDS)
+        self.quiet = settings.STOCK_EVENT_QUIET_SECONDS
+        # Long enough for every waiter to see a send before it offers again; short
+        # enough that the periodic republish of a quiet drop, which offers a version
+        # already sent, goes out again and corrects a socket whose daphne missed it.
+        self.memory = max(1.0, 2 * self.burst)
+
+
+class StockThrottle:
+    """Client of the per-drop throttle in Redis; one per event loop."""
+
+    def __init__(self, redis_url: str, prefix: str):
+        # Timeouts: a Redis that hangs must not hold up this process's purchases.
+        self.redis = aioredis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        self.prefix = prefix
+        self._offer = self.redis.register_script(_OFFER)
+        self._confirm = self.redis.register_script(_CONFIRM)
+
+    def key(self, drop_id: int) -> str:
+        return f"{self.prefix}:stock:{drop_id}"
+
+    async def offer(self, payload: StockUpdate, pacing: Pacing) -> tuple[int, object]:
+        args = [payload["version"], json.dumps(payload)]
+        args += [_ms(pacing.spacing), _ms(pacing.quiet), _ms(pacing.burst), _ms(pacing.memory)]
+        reply = await self._offer(keys=[self.key(payload["dropId"])], args=args)
+        if reply[0] == WAIT:
+            return WAIT, int(reply[1]) / 1000
+        if reply[0] == SEND:
+            return SEND, (int(reply[1]), reply[2].decode())
+        return DONE, None
+
+    async def confirm(self, drop_id: int, version: int) -> None:
+        await self._confirm(keys=[self.key(drop_id)], args=[version])
+
+
+def layer_prefix() -> str:
+    # The channel layer's prefix separates deployments and test runs sharing a Redis;
+    # the throttle's keys follow it.
+    return settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "asgi")
+
+
+class _Pending:
+    """A drop's newest local stock not yet known to be sent, and when to offer it."""
+
+    def __init__(self, payload: StockUpdate):
+        self.payload = payload
+        self.offered = -1  # version last offered
+        self.offered_at = float("-inf")
+        self.retry_at = float("-inf")  # when the throttle said to offer again
+
+    def due_at(self, report: float) -> float:
+        # A newer version than the last offered is reported at least every `report`,
+        # so the throttle's `at` (and with it the quiet check) stays fresh in a burst.
+        if self.payload["version"] > self.offered:
+            return min(self.retry_at, self.offered_at + report)
+        return self.retry_at
+
+
 class Publisher:
-    """Per-process sender: coalesces stock per drop and sends on a background thread."""
+    """Per-process sender: offers stock to the drop's throttle, sends purchases as they
+    come; all on one background thread."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._stock: dict[int, dict] = {}
-        self._purchases: list[dict] = []
+        self._stock: dict[int, _Pending] = {}
+        self._purchases: list[NewPurchase] = []
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
 
-    def put_stock(self, payload: dict) -> None:
+    def put_stock(self, payload: StockUpdate) -> None:
         with self._lock:
             self._ensure_thread()
             held = self._stock.get(payload["dropId"])
-            if held is None or held["version"] <= payload["version"]:
-                self._stock[payload["dropId"]] = payload
+            if held is None:
+                self._stock[payload["dropId"]] = _Pending(payload)
+            elif held.payload["version"] < payload["version"]:
+                held.payload = payload
             self._wake.set()
 
-    def put_purchase(self, payload: dict) -> None:
+    def put_purchase(self, payload: NewPurchase) -> None:
         with self._lock:
             self._ensure_thread()
             self._purchases.append(payload)
@@ -110,41 +270,92 @@ class Publisher:
             self._thread = threading.Thread(target=self._run, name="event-publisher", daemon=True)
             self._thread.start()
 
-    def _take(self) -> tuple[list[dict], list[dict]]:
+    def _take(self, report: float) -> tuple[list[StockUpdate], list[NewPurchase], float | None]:
+        """What is due now, and how long to sleep if nothing else comes."""
+        now = time.monotonic()
         with self._lock:
-            stock, purchases = list(self._stock.values()), self._purchases
-            self._stock, self._purchases = {}, []
             self._wake.clear()
-        return stock, purchases
+            purchases, self._purchases = self._purchases, []
+            due, later = [], []
+            for pending in self._stock.values():
+                at = pending.due_at(report)
+                if at <= now:
+                    pending.offered, pending.offered_at = pending.payload["version"], now
+                    due.append(pending.payload)
+                else:
+                    later.append(at)
+        return due, purchases, (min(later) - now if later else None)
+
+    def _settle(self, drop_id: int, sent_version: int, retry_in: float) -> None:
+        """Forget the drop's stock up to sent_version; offer anything newer after
+        retry_in."""
+        with self._lock:
+            pending = self._stock.get(drop_id)
+            if pending is None:
+                return
+            if pending.payload["version"] <= sent_version:
+                del self._stock[drop_id]
+            else:
+                pending.retry_at = time.monotonic() + retry_in
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
+        throttle, timeout = None, None
         while True:
-            self._wake.wait()
-            stock, purchases = self._take()
-            try:
-                loop.run_until_complete(self._send(stock, purchases))
-            except Exception:
-                # Redis away: keep the newest stock for the next tick. Purchases are
-                # not retried; pages get them back from the snapshot on reconnect,
-                # and the periodic republish corrects any stock lost here.
-                logger.exception("live event send failed")
-                for payload in stock:
-                    self.put_stock(payload)
-            # One send per drop per interval at most; what arrives meanwhile coalesces.
-            time.sleep(settings.STOCK_EVENT_INTERVAL_SECONDS)
+            self._wake.wait(timeout)
+            pacing = Pacing()
+            stock, purchases, timeout = self._take(pacing.quiet / 2)
+            if stock or purchases:
+                throttle = throttle or StockThrottle(settings.REDIS_URL, layer_prefix())
+                loop.run_until_complete(self._send(throttle, pacing, stock, purchases))
+                timeout = 0  # look again at once: sending settled what is due next
 
-    async def _send(self, stock: list[dict], purchases: list[dict]) -> None:
+    async def _send(
+        self,
+        throttle: StockThrottle,
+        pacing: Pacing,
+        stock: list[StockUpdate],
+        purchases: list[NewPurchase],
+    ) -> None:
         layer = get_channel_layer()
-        for payload in purchases:
-            await self._send_to_groups(layer, "purchase.made", payload)
+        try:
+            for payload in purchases:
+                await send_message(
+                    layer, "purchase.made", payload["dropId"], 0, json.dumps(payload)
+                )
+        except Exception:
+            # Not retried; pages get purchases back from the snapshot on reconnect.
+            logger.exception("live purchase send failed")
         for payload in stock:
-            await self._send_to_groups(layer, "stock.changed", payload)
+            drop_id = payload["dropId"]
+            try:
+                outcome, detail = await throttle.offer(payload, pacing)
+                if outcome == SEND:
+                    version, text = detail
+                    await send_message(layer, "stock.changed", drop_id, version, text)
+                    await throttle.confirm(drop_id, version)
+                    self._settle(drop_id, version, pacing.spacing)
+                elif outcome == WAIT:
+                    self._settle(drop_id, -1, detail)
+                else:
+                    self._settle(drop_id, payload["version"], 0)
+            except Exception:
+                # Redis away: keep the stock and offer again after an interval; sales
+                # go on meanwhile, and the periodic republish corrects what is lost.
+                logger.exception("live stock send failed")
+                self._settle(drop_id, -1, pacing.spacing)
 
-    async def _send_to_groups(self, layer, message_type: str, payload: dict) -> None:
-        message = {"type": message_type, "event": payload}
-        await layer.group_send(drop_group(payload["dropId"]), message)
-        await layer.group_send(ALL_DROPS_GROUP, message)
+
+async def send_message(layer, message_type: str, drop_id: int, version: int, text: str) -> None:
+    for group in (drop_group(drop_id), ALL_DROPS_GROUP):
+        message: LiveMessage = {
+            "type": message_type,
+            "group": group,
+            "dropId": drop_id,
+            "version": version,
+            "text": text,
+        }
+        await layer.group_send(group, message)
 
 
 publisher = Publisher()

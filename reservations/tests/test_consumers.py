@@ -2,7 +2,8 @@
 
 Changes are made through reservations.services in Django's sync thread
 (``database_sync_to_async``); their events travel the whole way: on_commit, the
-process's Publisher thread, Redis, the consumer, the socket.
+process's Publisher thread, the stock throttle and the channel layer in Redis, the
+test loop's Fanout, the consumer, the socket.
 """
 
 import asyncio
@@ -37,8 +38,8 @@ pytestmark = [
 
 # The origin validator accepts only ALLOWED_HOSTS (127.0.0.1 and localhost here).
 ORIGIN = [(b"origin", b"http://127.0.0.1")]
-# Longer than STOCK_EVENT_INTERVAL_SECONDS (0.25) plus a Redis round trip: a frame
-# that was going to come would have come by then.
+# Longer than STOCK_EVENT_INTERVAL_SECONDS (0.25) plus a Redis round trip: once
+# changes stop, a frame that was going to come would have come by then.
 QUIET = 1.0
 
 
