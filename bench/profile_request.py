@@ -95,9 +95,9 @@ def profile(requests: int, with_profile: bool) -> None:
             f"wall {wall:.3f} ms/request  {statuses}"
         )
         if with_profile:
-            profiler = cProfile.Profile(time.process_time)
+            profiler = cProfile.Profile(time.thread_time)
             profiler.runcall(call, application, path, [next(unused) for _ in range(300)])
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
 def call(application, path: str, tokens: list[str]) -> dict[str, int]:
