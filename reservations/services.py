@@ -39,24 +39,25 @@ from reservations.models import Purchase, Reservation
 ACTIVE = Reservation.Status.ACTIVE
 
 # The reserve path is the hot spot of a drop: every buyer locks the same row, so the
-# time between taking the lock and committing caps the drop's throughput, and every
-# refusal that waited for the lock would queue behind every sale. So:
-#   1. _PEEK_SQL reads the drop and the buyer's standing (purchases, current hold) from
-#      a snapshot, without a lock or a transaction. Most of a hot drop's requests are
-#      refusals (sold out, not open, limit reached, already holding), and they are
-#      answered from this one read and never wait for the lock.
-#   2. Otherwise _RESERVE_SQL, in one durable transaction: the same peek; the FOR NO
-#      KEY UPDATE that select_for_update(no_key=True) takes, only of a drop the peek
-#      found open with a unit left for this buyer (if the lock was waited for,
-#      PostgreSQL re-checks the drop's conditions on the newest committed row before
-#      granting it, so a unit is only ever taken from what is really left); then take
-#      the unit and insert the hold. It is one prepared statement, pipelined with its
-#      COMMIT (inventory_project.db), so the lock is held for the server's work alone.
-# NO KEY: still serialises writers of the drop, but does not block inserts and updates
-# of rows that merely reference it. docs/benchmarks.md has what each step bought.
-# The buyer's purchases and hold are read in the snapshot; a purchase that commits
-# while the statement waits is caught by purchase()'s own check under the lock, and
-# a second hold racing this one by the unique index (one ACTIVE hold per buyer).
+# time between taking the lock and committing caps the drop's throughput, and most of
+# a hot drop's requests are refusals, which must not queue behind the sales. So a
+# reserve is one prepared statement (inventory_project.db), in one durable
+# transaction:
+#   peek:   the drop and the buyer's standing (purchases, current hold), read from the
+#           statement's snapshot without a lock;
+#   locked: the FOR NO KEY UPDATE that select_for_update(no_key=True) takes, but only
+#           of a drop the peek found open with a unit left for this buyer. A refusal
+#           (sold out, not open, limit reached, already holding) therefore never
+#           waits for the lock. When the lock was waited for, PostgreSQL re-checks
+#           the drop's conditions on the newest committed row before granting it, so
+#           a unit is only ever taken from what is really left;
+#   taken, held: take the unit and insert the hold.
+# The statement is pipelined with its COMMIT, so the lock is held for the server's
+# work alone. NO KEY: still serialises writers of the drop, but does not block
+# inserts and updates of rows that merely reference it. docs/benchmarks.md has what
+# each step bought. The buyer's purchases and hold are read in the snapshot; a
+# purchase that commits while the statement waits is caught by purchase()'s own check
+# under the lock, and a second hold racing this one by the unique index.
 _PEEK_SQL = f"""
     SELECT d.id, d.available_stock, d.total_stock, d.drop_start_time, d.drop_end_time,
            d.purchase_limit,
@@ -133,7 +134,7 @@ class _Standing:
 
 # Drops this process found sold out, and until when (time.monotonic()) it answers so
 # without asking PostgreSQL. After a sell-out nearly every request of a hot drop is
-# refused; this saves each of them the read (docs/benchmarks.md, sold-out storm).
+# refused; this saves each of them a transaction (docs/benchmarks.md, sold-out storm).
 # SOLD_OUT_MEMO_SECONDS is shorter than the expiry sweep's interval, so a unit that
 # comes back is offered again within that interval; a unit returned by this process
 # clears its memo at once.
@@ -150,34 +151,36 @@ def reserve(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
     if _sold_out_until.get(drop_id, 0.0) > time.monotonic():
         raise SoldOut()
     for attempt in range(2):
-        now = timezone.now()
-        params = {"user_id": user.pk, "drop_id": drop_id, "now": now}
-        row = db.fetch_one(_PEEK_SQL, params)
-        if row is None:
-            raise DropNotFound()
-        standing = _Standing(*row[:8])
+        outcome = _try_reserve(user=user, drop_id=drop_id)
+        if isinstance(outcome, Reservation):
+            return outcome
+        standing, now = outcome
         if standing.lapsed_hold(now) and attempt == 0:
             # The buyer's own hold has lapsed and the sweep has not reached it yet; it
             # must not block the buyer: expire it under the drop's lock, then retry.
             _expire_drop_holds(drop_id=drop_id, now=now, user=user)
             continue
-        refusal = standing.refusal(now)
+        # No refusal in what the snapshot showed: the last unit went while waiting.
+        refusal = standing.refusal(now) or SoldOut()
         if isinstance(refusal, SoldOut):
             _sold_out_until[drop_id] = time.monotonic() + settings.SOLD_OUT_MEMO_SECONDS
-        if refusal is not None:
-            raise refusal
-        return _take_unit(user=user, params=params)
+        raise refusal
     raise AlreadyReserved()
 
 
-def _take_unit(*, user: AbstractBaseUser, params: dict) -> Reservation:
-    now = params["now"]
-    params["expires_at"] = now + timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
+def _try_reserve(
+    *, user: AbstractBaseUser, drop_id: int
+) -> Reservation | tuple[_Standing, datetime]:
+    """Run the reserve statement: the hold, or the standing it was refused on."""
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
+    params = {"user_id": user.pk, "drop_id": drop_id, "now": now, "expires_at": expires_at}
     try:
         # The statement and its COMMIT go out together, so the drop's lock is held for
         # the server's work alone, never across a round trip to this process (which a
         # busy machine may deschedule while everyone else queues on the lock). The
-        # statement decides everything itself; its answer is read after the commit.
+        # statement decides everything itself; its answer is read after the commit,
+        # and a refusal commits nothing.
         with db.pipelined_cursor() as cursor:
             with transaction.atomic(durable=True):
                 cursor.execute(_RESERVE_SQL, params, prepare=True)
@@ -188,20 +191,19 @@ def _take_unit(*, user: AbstractBaseUser, params: dict) -> Reservation:
             raise AlreadyReserved() from None
         raise
     if row is None:
-        raise DropNotFound()  # deleted since the peek
+        raise DropNotFound()
     standing = _Standing(*row[:8])
     reservation_id, available, version = row[8:]
     if reservation_id is None:
-        # Refused under the lock: what the snapshot showed was gone by then.
-        raise standing.refusal(now) or SoldOut()
+        return standing, now
     # Committed already: the event goes out now (on_commit outside a transaction).
     events.stock_changed(
-        drop_id=standing.drop_id, available=available, total=standing.total, version=version
+        drop_id=drop_id, available=available, total=standing.total, version=version
     )
     return Reservation.from_db(
         connection.alias,
         ["id", "user_id", "drop_id", "status", "expires_at", "created_at"],
-        (reservation_id, user.pk, standing.drop_id, ACTIVE, params["expires_at"], now),
+        (reservation_id, user.pk, drop_id, ACTIVE, expires_at, now),
     )
 
 
