@@ -16,7 +16,7 @@ _timestamp = serializers.DateTimeField()
 
 def reservation_data(reservation) -> dict:
     """What ReservationSerializer gives, built directly: the reserve response is the
-    hot path, and a Serializer deep-copies its fields on every instantiation (~0.3 ms
+    hot path, and a Serializer deep-copies its fields on every instantiation (~0.2 ms
     a request, docs/benchmarks.md). A test pins the two to the same output."""
     return {
         "id": reservation.id,
