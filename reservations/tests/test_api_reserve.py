@@ -12,6 +12,7 @@ from drops.tests.factories import DropFactory, UpcomingDropFactory
 from inventory_project.testing import assert_json_error, assert_stock_adds_up
 from reservations import services
 from reservations.models import Purchase, Reservation
+from reservations.serializers import ReservationSerializer, reservation_data
 from reservations.tests.helpers import ACTIVE, available, lapse
 
 pytestmark = pytest.mark.django_db
@@ -234,8 +235,6 @@ def test_reserve_with_empty_json_object_succeeds(auth_client, drop):
 
 
 def test_the_reserve_response_matches_the_reservation_serializer(user, drop):
-    from reservations.serializers import ReservationSerializer, reservation_data
-
     reservation = services.reserve(user=user, drop_id=drop.pk)
 
     assert reservation_data(reservation) == ReservationSerializer(reservation).data
