@@ -160,7 +160,7 @@ def reserve(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
             # must not block the buyer: expire it under the drop's lock, then retry.
             _expire_drop_holds(drop_id=drop_id, now=now, user=user)
             continue
-        # No refusal in what the snapshot showed: the last unit went while waiting.
+        # The snapshot's reason, or none: then the last unit went while this waited.
         refusal = standing.refusal(now) or SoldOut()
         if isinstance(refusal, SoldOut):
             _sold_out_until[drop_id] = time.monotonic() + settings.SOLD_OUT_MEMO_SECONDS
