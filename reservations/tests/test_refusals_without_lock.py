@@ -22,6 +22,7 @@ from drops.tests.factories import DropFactory, UpcomingDropFactory
 from reservations import services
 from reservations.exceptions import AlreadyReserved, DropNotOpen, PurchaseLimitReached, SoldOut
 from reservations.models import Reservation
+from reservations.tests.helpers import token_client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -93,6 +94,26 @@ def test_sold_out_answers_while_the_drop_is_locked(holder):
     drop = DropFactory(total_stock=1, available_stock=0)
 
     assert isinstance(refused_while_locked(holder, UserFactory(), drop), SoldOut)
+
+
+def test_sold_out_reserve_over_the_api_answers_409_while_the_drop_is_locked(holder):
+    drop = DropFactory(total_stock=1, available_stock=0)
+    client = token_client(UserFactory())
+    holder.lock(drop)
+    statuses = []
+
+    def post():
+        try:
+            statuses.append(client.post(f"/api/reserve/{drop.pk}").status_code)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    thread.join(ANSWER_WITHIN_SECONDS)
+
+    assert not thread.is_alive(), "the refusal waited for the drop's lock"
+    assert statuses == [409]
 
 
 def test_not_started_answers_while_the_drop_is_locked(holder):
