@@ -410,6 +410,9 @@ def _lock_active_reservation(
     """Lock the drop, then the reservation (the user's, if given); it must be ACTIVE."""
     drop = _lock_drop(_drop_of_reservation(reservation_id=reservation_id, user=user))
     reservation = Reservation.objects.select_for_update(no_key=True).get(pk=reservation_id)
+    if reservation.status == Reservation.Status.EXPIRED:
+        # The same answer whether the sweep or this request noticed the lapse first.
+        raise ReservationExpired()
     if reservation.status != ACTIVE:
         raise ReservationNotActive(f"The reservation is {reservation.status.lower()}.")
     return drop, reservation

@@ -153,12 +153,25 @@ def test_purchase_past_expiry_is_refused_and_returns_the_unit_once(user):
     drop.refresh_from_db()
     assert drop.available_stock == 2
     assert Reservation.objects.get(pk=reservation.pk).status == Reservation.Status.EXPIRED
-    # Neither a retry nor the sweep returns it again.
-    with pytest.raises(ReservationNotActive):
+    # Neither a retry nor the sweep returns it again; the retry hears the same answer.
+    with pytest.raises(ReservationExpired):
         services.purchase(user=user, reservation_id=reservation.pk)
     assert services.expire_due() == 0
     drop.refresh_from_db()
     assert drop.available_stock == 2
+    assert_stock_adds_up()
+
+
+def test_a_hold_the_sweep_expired_gets_the_same_answer_as_one_found_lapsed(user):
+    drop = DropFactory(total_stock=2)
+    swept = services.reserve(user=user, drop_id=drop.pk)
+    lapse(swept)
+    assert services.expire_due() == 1
+
+    with pytest.raises(ReservationExpired):
+        services.purchase(user=user, reservation_id=swept.pk)
+    with pytest.raises(ReservationExpired):
+        services.cancel(user=user, reservation_id=swept.pk)
     assert_stock_adds_up()
 
 
