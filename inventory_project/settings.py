@@ -1,5 +1,6 @@
 """Settings for the drop inventory, read from the environment (see README)."""
 
+import tempfile
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -197,8 +198,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Beat's record of when each task last ran, kept in a directory that always exists:
+# under ./var/ (the old default) beat died at start wherever var/ had not been made.
 CELERY_BEAT_SCHEDULE_FILENAME = env.str(
-    "CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "var" / "celerybeat-schedule")
+    "CELERY_BEAT_SCHEDULE_FILENAME",
+    default=str(Path(tempfile.gettempdir()) / f"celerybeat-{CELERY_TASK_DEFAULT_QUEUE}"),
 )
 CELERY_BEAT_SCHEDULE = {
     "expire-reservations": {
