@@ -23,9 +23,9 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def _forget_sold_out_drops():
     """Each test starts with this process's sold-out memo empty, as a new worker does."""
-    from reservations import services
+    from reservations.services import stock
 
-    services._sold_out_until.clear()
+    stock.sold_out_until.clear()
 
 
 @pytest.fixture

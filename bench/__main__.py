@@ -89,7 +89,6 @@ class Suite:
         )
         self.records: list[dict] = []
         self.failed: list[str] = []
-        self.skipped: dict[str, str] = {}
         self.context: dict = {}
 
     def run(self, run: int) -> None:
@@ -121,10 +120,6 @@ class Suite:
         started = time.monotonic()
         try:
             outcome = scenarios.SCENARIOS[name](stack, self.sizes, pool)
-        except scenarios.Unavailable as why:
-            progress(f"{tag} {name}: skipped, {why}")
-            self.skipped[name] = str(why)
-            return
         except Exception as error:  # the other scenarios still run
             traceback.print_exc()
             progress(f"{tag} {name}: FAILED: {error!r:.300}")
@@ -159,7 +154,6 @@ class Suite:
             command=self.command,
             plots={n: path.relative_to(markdown.parent).as_posix() for n, path in drawn.items()},
             context=self.context,
-            skipped=self.skipped,
         )
         report.write_results(markdown, table)
         return markdown

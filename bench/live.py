@@ -64,13 +64,7 @@ def run(stack: Stack, *, watchers: int, seconds: float, connections: int, tokens
         counter.start()
         commits = _CommitWatch(stack.database_url, drop_id)
         cpu_before = stack.cpu_seconds()
-        wrk = load.wrk(
-            stack.http_url,
-            path=f"/api/reserve/{drop_id}",
-            tokens=tokens,
-            connections=connections,
-            seconds=seconds,
-        )
+        wrk = load.reserve(stack, drop_id, tokens, connections=connections, seconds=seconds)
         started, ended = wrk["started"], wrk["ended"]
         cpu_after = stack.cpu_seconds()
         publishes = _publish_calls(server) - publishes_before

@@ -104,6 +104,20 @@ def wrk(
     return result
 
 
+def reserve(stack, drop_id: int, tokens: Path, *, connections: int, seconds: float) -> dict:
+    """wrk on the stack's reserve endpoint for drop_id, every request a new buyer; then
+    check every server of the stack is still up."""
+    result = wrk(
+        stack.http_url,
+        path=f"/api/reserve/{drop_id}",
+        tokens=tokens,
+        connections=connections,
+        seconds=seconds,
+    )
+    stack.check_alive()
+    return result
+
+
 def run(argv: list[str], *, timeout: float, interrupt_when=None) -> tuple[int, str, str, float]:
     """Run a load generator in its own session: exit code, stdout, stderr, CPU seconds.
 

@@ -245,7 +245,6 @@ def results_markdown(
     command: str,
     plots: dict[str, str],
     context: dict,
-    skipped: dict[str, str] | None = None,
 ) -> str:
     """The results section: how it was measured, targets against medians, CPU, plots."""
     lines = []
@@ -274,8 +273,6 @@ def results_markdown(
             f"| {row['scenario']} | {row['figure']} | {row['target']} |"
             f" {_show(row['median'])} ({each}) | {met} |"
         )
-    for name, why in (skipped or {}).items():
-        lines.append(f"| {name} | not run: {why} | | | |")
     cpu = cpu_medians(records)
     if cpu:
         roles = [r for r in ROLES if any(r in used for used in cpu.values())]

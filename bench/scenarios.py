@@ -7,12 +7,12 @@ within a drop no token is used twice (bench/reserve.lua).
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench import live as live_driver
 from bench import load
 from bench.cpu import CpuMeter
 from bench.stack import Stack
@@ -74,10 +74,6 @@ SMOKE = Sizes(
 )
 
 
-class Unavailable(Exception):
-    """A scenario that cannot run here (its driver is missing); the runner skips it."""
-
-
 def ceiling(stack: Stack, sizes: Sizes, pool: Path) -> dict:
     """pgbench: lock, decrement, insert a hold on one row; best of the client counts."""
     load.prepare_ceiling(stack.sql)
@@ -109,7 +105,9 @@ def hot(stack: Stack, sizes: Sizes, pool: Path) -> dict:
     for connections in sizes.hot_connections:
         drop_id = stack.create_drop(stock=sizes.hot_stock)
         meter = CpuMeter(stack)
-        result = _reserve(stack, drop_id, pool, connections=connections, seconds=sizes.hot_seconds)
+        result = load.reserve(
+            stack, drop_id, pool, connections=connections, seconds=sizes.hot_seconds
+        )
         levels.append(_level(result) | {"cpu": meter.result(wrk=result["cpu_s"])})
     check = _check_stock(stack)
     target = _pick_level(levels, sizes.hot_target_connections)
@@ -134,7 +132,7 @@ def storm(stack: Stack, sizes: Sizes, pool: Path) -> dict:
     """A small drop hit by many connections long after it sold out."""
     drop_id = stack.create_drop(stock=sizes.storm_stock)
     meter = CpuMeter(stack)
-    result = _reserve(
+    result = load.reserve(
         stack, drop_id, pool, connections=sizes.storm_connections, seconds=sizes.storm_seconds
     )
     cpu = meter.result(wrk=result["cpu_s"])
@@ -155,7 +153,7 @@ def spike(stack: Stack, sizes: Sizes, pool: Path) -> dict:
     drop_id = stack.create_drop(stock=sizes.spike_stock)
     buyers = _slice(pool, 0, sizes.spike_buyers, stack.work_dir / "spike-tokens.txt")
     meter = CpuMeter(stack)
-    result = _reserve(
+    result = load.reserve(
         stack,
         drop_id,
         buyers,
@@ -227,7 +225,7 @@ def expiry(stack: Stack, sizes: Sizes, pool: Path) -> dict:
     try:
         time.sleep(max(0.0, lapse - sizes.expiry_before_s - time.time()))
         meter = CpuMeter(stack)
-        result = _reserve(
+        result = load.reserve(
             stack,
             drop_id,
             buyers,
@@ -278,12 +276,6 @@ def _poll_expiry(stack, drop_id, lapse_at, lapse, give_up_s, timeline, stop) -> 
 
 def live(stack: Stack, sizes: Sizes, pool: Path) -> dict:
     """Watchers on the daphnes while the hot drop takes reservations (bench/live.py)."""
-    try:
-        driver = importlib.import_module("bench.live")
-    except ModuleNotFoundError as error:
-        if error.name != "bench.live":
-            raise
-        raise Unavailable("not available (bench/live.py does not exist yet)") from None
     parameters = {
         "watchers": sizes.live_watchers,
         "seconds": sizes.live_seconds,
@@ -291,7 +283,7 @@ def live(stack: Stack, sizes: Sizes, pool: Path) -> dict:
         "daphnes": len(stack.ws_urls),
     }
     meter = CpuMeter(stack)
-    figures = driver.run(
+    figures = live_driver.run(
         stack,
         watchers=sizes.live_watchers,
         seconds=sizes.live_seconds,
@@ -316,18 +308,6 @@ SCENARIOS = {
 def sizes_for(*, smoke: bool, **overrides) -> Sizes:
     sizes = SMOKE if smoke else Sizes()
     return replace(sizes, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def _reserve(stack: Stack, drop_id: int, tokens: Path, *, connections: int, seconds: float):
-    result = load.wrk(
-        stack.http_url,
-        path=f"/api/reserve/{drop_id}",
-        tokens=tokens,
-        connections=connections,
-        seconds=seconds,
-    )
-    stack.check_alive()
-    return result
 
 
 def _level(result: dict) -> dict:

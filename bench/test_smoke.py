@@ -43,9 +43,7 @@ def test_smoke_run_measures_every_scenario(tmp_path):
         pytest.skip("wrk is missing and cannot be installed without root")
     from django.conf import settings
 
-    expected = {"ceiling", "hot", "storm", "spike", "expiry"}
-    if (ROOT / "bench" / "live.py").exists():
-        expected.add("live")
+    expected = {"ceiling", "hot", "storm", "spike", "live", "expiry"}
     before = published()
     env = {**os.environ, "DATABASE_URL": server_url(), "REDIS_URL": settings.REDIS_URL}
 

@@ -18,6 +18,7 @@ from reservations import services
 from reservations.exceptions import StockError
 from reservations.models import Purchase, Reservation
 from reservations.selectors import stock_audit
+from reservations.services import holding
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -87,11 +88,11 @@ def slow_commit(monkeypatch):
     goes into the statement, after the unit is taken and before the commit.
     """
     returning = "RETURNING d.available_stock, d.stock_version"
-    assert returning in services._RESERVE_SQL
+    assert returning in holding._RESERVE_SQL
     monkeypatch.setattr(
-        services,
+        holding,
         "_RESERVE_SQL",
-        services._RESERVE_SQL.replace(returning, f"{returning}, pg_sleep(0.002)"),
+        holding._RESERVE_SQL.replace(returning, f"{returning}, pg_sleep(0.002)"),
     )
 
 

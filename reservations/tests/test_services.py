@@ -23,6 +23,7 @@ from reservations.exceptions import (
     StockBelowCommitted,
 )
 from reservations.models import Purchase, Reservation
+from reservations.services import expiry
 from reservations.tests.helpers import lapse
 
 pytestmark = pytest.mark.django_db
@@ -225,7 +226,7 @@ def test_expire_due_locks_each_drop_once_however_many_holds_lapsed(
 def test_expire_due_works_through_a_backlog_in_chunks(
     monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(services, "EXPIRY_CHUNK", 2)
+    monkeypatch.setattr(expiry, "EXPIRY_CHUNK", 2)
     drop = DropFactory(total_stock=10)
     held = [services.reserve(user=UserFactory(), drop_id=drop.pk) for _ in range(5)]
     Reservation.objects.filter(pk__in=[r.pk for r in held]).update(
