@@ -79,3 +79,17 @@ class Purchase(models.Model):
 
     def __str__(self) -> str:
         return f"Purchase {self.pk}"
+
+
+class SweepRun(models.Model):
+    """When a periodic job (the expiry sweep) last finished: health reports a stale one.
+
+    One row per job, written by whichever worker ran it, so a deployment of many
+    workers and one beat is watched as a whole.
+    """
+
+    job = models.CharField(primary_key=True, max_length=40)
+    finished_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.job} at {self.finished_at.isoformat()}"

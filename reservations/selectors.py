@@ -1,11 +1,13 @@
 """Reads of reservations and purchases shared by the API, pages and commands."""
 
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from drops.models import Drop
-from reservations.models import Purchase, Reservation
+from reservations.models import Purchase, Reservation, SweepRun
 
 
 def user_reservations(user: AbstractBaseUser) -> QuerySet[Reservation]:
@@ -57,3 +59,8 @@ def stock_audit() -> list[dict]:
             }
         )
     return report
+
+
+def last_sweep_run(job: str = "expiry") -> datetime | None:
+    """When the job last finished (reservations.services.record_sweep_run), if ever."""
+    return SweepRun.objects.filter(job=job).values_list("finished_at", flat=True).first()

@@ -6,7 +6,9 @@ from reservations import services
 @shared_task
 def expire_reservations_task() -> int:
     """Beat runs this every EXPIRY_SWEEP_SECONDS; returns how many holds expired."""
-    return services.expire_due()
+    expired = services.expire_due()
+    services.record_sweep_run()
+    return expired
 
 
 @shared_task

@@ -12,7 +12,7 @@ Modules: ``stock`` (the drop's counters, creation and stock edits), ``holding``
 (reserve), ``sale`` (purchase, cancel, staff release), ``expiry`` (the sweep).
 """
 
-from reservations.services.expiry import expire_due
+from reservations.services.expiry import expire_due, record_sweep_run
 from reservations.services.holding import reserve
 from reservations.services.sale import cancel, purchase, release_reservation
 from reservations.services.stock import (
@@ -28,6 +28,7 @@ __all__ = [
     "expire_due",
     "lock_for_stock_edit",
     "purchase",
+    "record_sweep_run",
     "release_reservation",
     "republish_recent_stock",
     "reserve",

@@ -6,13 +6,16 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from reservations.models import Reservation
+from reservations.models import Reservation, SweepRun
 from reservations.services.stock import ACTIVE, lock_drop, return_units
 
 # Holds expired per transaction. The sweep holds a drop's lock for one chunk at a time,
 # so reserves of a drop whose holds all lapsed at once queue behind one short chunk,
 # never behind the whole backlog (docs/benchmarks.md, expiry at scale).
 EXPIRY_CHUNK = 500
+
+# The job name the sweep records its runs under (SweepRun).
+EXPIRY_JOB = "expiry"
 
 
 def expire_due(*, now: datetime | None = None) -> int:
@@ -55,3 +58,8 @@ def expire_drop_holds(*, drop_id: int, now: datetime, user: AbstractBaseUser | N
     if expired:
         return_units(drop, expired)
     return expired
+
+
+def record_sweep_run(*, job: str = EXPIRY_JOB) -> None:
+    """Note that ``job`` just finished; health calls a sweep stale after 3 intervals."""
+    SweepRun.objects.update_or_create(job=job, defaults={"finished_at": timezone.now()})
