@@ -47,13 +47,19 @@ def expire_due(*, now: datetime | None = None) -> int:
 
 
 @transaction.atomic(durable=True)
-def expire_drop_holds(*, drop_id: int, now: datetime, user: AbstractBaseUser | None = None) -> int:
-    """Expire up to EXPIRY_CHUNK of the drop's due holds (the user's, if given)."""
+def expire_drop_holds(
+    *,
+    drop_id: int,
+    now: datetime,
+    user: AbstractBaseUser | None = None,
+    limit: int | None = None,
+) -> int:
+    """Expire up to ``limit`` (EXPIRY_CHUNK) of the drop's due holds (the user's, if given)."""
     drop = lock_drop(drop_id)
     due = Reservation.objects.filter(drop=drop, status=ACTIVE, expires_at__lte=now)
     if user is not None:
         due = due.filter(user=user)
-    chunk = due.order_by().values("pk")[:EXPIRY_CHUNK]
+    chunk = due.order_by().values("pk")[: limit or EXPIRY_CHUNK]
     expired = Reservation.objects.filter(pk__in=chunk).update(status=Reservation.Status.EXPIRED)
     if expired:
         return_units(drop, expired)

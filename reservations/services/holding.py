@@ -51,7 +51,13 @@ _PEEK_SQL = f"""
              WHERE p.drop_id = d.id AND p.user_id = %(user_id)s) AS purchased,
            (SELECT r.expires_at FROM {Reservation._meta.db_table} r
              WHERE r.drop_id = d.id AND r.user_id = %(user_id)s AND r.status = '{ACTIVE}'
-           ) AS hold_expires_at
+           ) AS hold_expires_at,
+           -- Only asked of a drop that looks sold out; one probe of the index of ACTIVE
+           -- holds by drop and expires_at.
+           CASE WHEN d.available_stock = 0 THEN EXISTS (
+               SELECT FROM {Reservation._meta.db_table} r
+                WHERE r.drop_id = d.id AND r.status = '{ACTIVE}' AND r.expires_at <= %(now)s
+           ) ELSE false END AS lapsed_holds
       FROM {Drop._meta.db_table} d
      WHERE d.id = %(drop_id)s
 """
@@ -84,6 +90,11 @@ SELECT peek.*, held.id, taken.available_stock, taken.stock_version
 
 _ONE_ACTIVE_CONSTRAINT = "one_active_reservation_per_user_and_drop"
 
+# Lapsed holds a reserve of a sold-out drop expires under the drop's lock before it
+# retries: enough to free units for the buyers queued behind it, short enough that the
+# lock is held about as long as for a sale.
+RECLAIM_CHUNK = 50
+
 
 @dataclass(frozen=True)
 class _Standing:
@@ -97,6 +108,7 @@ class _Standing:
     limit: int
     purchased: int
     hold_expires_at: datetime | None
+    lapsed_holds: bool  # sold out, but some of the drop's holds have lapsed
 
     def refusal(self, now: datetime) -> StockError | None:
         """Why no unit can be taken now, in the order the buyer should hear it."""
@@ -127,22 +139,28 @@ def reserve(*, user: AbstractBaseUser, drop_id: int) -> Reservation:
     """
     if sold_out_until.get(drop_id, 0.0) > time.monotonic():
         raise SoldOut()
-    for attempt in range(2):
+    for attempt in range(3):
         outcome = _try_reserve(user=user, drop_id=drop_id)
         if isinstance(outcome, Reservation):
             return outcome
         standing, now = outcome
-        if standing.lapsed_hold(now) and attempt == 0:
+        # The snapshot's reason, or none: then the last unit went while this waited.
+        refusal = standing.refusal(now) or SoldOut()
+        if attempt < 2 and standing.lapsed_hold(now):
             # The buyer's own hold has lapsed and the sweep has not reached it yet; it
             # must not block the buyer: expire it under the drop's lock, then retry.
             expire_drop_holds(drop_id=drop_id, now=now, user=user)
             continue
-        # The snapshot's reason, or none: then the last unit went while this waited.
-        refusal = standing.refusal(now) or SoldOut()
-        if isinstance(refusal, SoldOut):
+        if attempt < 2 and isinstance(refusal, SoldOut) and standing.lapsed_holds:
+            # Units are held by lapsed holds: take them back here rather than wait for
+            # the sweep, so no stopped beat or worker can keep them from buyers. A
+            # bounded chunk per request; the sweep, when it runs, does the rest.
+            expire_drop_holds(drop_id=drop_id, now=now, limit=RECLAIM_CHUNK)
+            continue
+        if isinstance(refusal, SoldOut) and standing.available == 0 and not standing.lapsed_holds:
             sold_out_until[drop_id] = time.monotonic() + settings.SOLD_OUT_MEMO_SECONDS
         raise refusal
-    raise AlreadyReserved()
+    raise SoldOut()
 
 
 def _try_reserve(
@@ -169,8 +187,8 @@ def _try_reserve(
         raise
     if row is None:
         raise DropNotFound()
-    standing = _Standing(*row[:8])
-    reservation_id, available, version = row[8:]
+    standing = _Standing(*row[:9])
+    reservation_id, available, version = row[9:]
     if reservation_id is None:
         return standing, now
     # Committed already: the event goes out now (on_commit outside a transaction).
