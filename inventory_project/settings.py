@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost, so its 503 still passes through the others (security headers).
+    "inventory_project.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "inventory_project.urls"
@@ -87,6 +89,21 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
 # in five on the reserve path (docs/benchmarks.md). Without it a connection that broke
 # between requests fails that one request, and Django replaces it at the request's end.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
+# No wait on PostgreSQL is unbounded: a database that does not answer a new connection,
+# a statement or a lock in time fails the request with a 503 and Retry-After
+# (inventory_project.unavailable) instead of holding one of the few sync workers.
+# The lock timeout is above the reserve p99 of the sell-out spike (docs/benchmarks.md)
+# so a busy drop answers slowly rather than refuses. A statement already sent to a
+# server that is frozen outright (SIGSTOP) is bounded by gunicorn's worker timeout.
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    connect_timeout=env.int("DATABASE_CONNECT_TIMEOUT", default=2),
+    options=" ".join(
+        [
+            f"-c statement_timeout={env.int('DATABASE_STATEMENT_TIMEOUT_MS', default=5000)}",
+            f"-c lock_timeout={env.int('DATABASE_LOCK_TIMEOUT_MS', default=3000)}",
+        ]
+    ),
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
