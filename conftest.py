@@ -94,9 +94,9 @@ def start_process(tmp_path):
     under the test's tmp_path, printed if the process fails to start.
     """
     import signal
-    import socket
     import subprocess
-    import time
+
+    from inventory_project.devservices import wait_for_port
 
     started = []
 
@@ -109,16 +109,11 @@ def start_process(tmp_path):
         started.append((process, log))
         if port is None:
             return process
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return process
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{argv} did not listen on {port}:\n{log_path.read_text()[-3000:]}")
+        try:
+            wait_for_port(port, process, timeout, name=str(argv[0]))
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}:\n{log_path.read_text()[-3000:]}") from None
+        return process
 
     yield start
     for process, _log in reversed(started):
@@ -136,14 +131,9 @@ def start_process(tmp_path):
 @pytest.fixture
 def free_port():
     """A function returning a TCP port on 127.0.0.1 that is free right now."""
-    import socket
+    from inventory_project.devservices import free_port
 
-    def pick() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
-
-    return pick
+    return free_port
 
 
 @pytest.fixture
