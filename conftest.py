@@ -18,6 +18,11 @@ def pytest_configure(config):
     settings.CELERY_TASK_DEFAULT_QUEUE = prefix
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = prefix
     settings.CELERY_BEAT_SCHEDULE_FILENAME = f"/tmp/celerybeat-{prefix}"
+    # Throttle counters of this process alone, also for the servers it starts: user ids
+    # and 127.0.0.1 recur in every run and xdist worker.
+    cache_prefix = f"test-{uuid.uuid4().hex[:10]}"
+    os.environ["CACHE_KEY_PREFIX"] = cache_prefix
+    settings.CACHES["default"]["KEY_PREFIX"] = cache_prefix
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +31,29 @@ def _forget_sold_out_drops():
     from reservations.services import stock
 
     stock.sold_out_until.clear()
+
+
+@pytest.fixture
+def throttle_rates(settings):
+    """``throttle_rates(reserve="3/min", ...)``: these throttle rates (the others as
+    configured), counters of this test alone, and Redis trusted again."""
+    from inventory_project import throttles
+
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"t-{uuid.uuid4().hex[:12]}"}
+    }
+    throttles._redis_skipped_until, throttles._redis_failing = 0.0, False
+    throttles._refused_until.clear()
+
+    def use(**rates):
+        configured = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {**configured, **rates},
+        }
+
+    yield use
+    throttles._redis_skipped_until, throttles._redis_failing = 0.0, False
 
 
 @pytest.fixture

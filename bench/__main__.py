@@ -6,7 +6,8 @@ Needs DATABASE_URL and REDIS_URL (`make bench` starts embedded ones when unset).
 it starts a fresh stack (bench/stack.py: its own database, gunicorn, daphnes, Celery
 worker and beat on free ports), seeds buyers with seed_buyers, then runs: the raw SQL
 ceiling (pgbench), hot drop, sold-out storm, sell-out spike, live at scale
-(bench/live.py) and expiry at scale. One progress line per scenario goes to stderr.
+(bench/live.py), expiry at scale and abuse (one token hammering beside other buyers).
+One progress line per scenario goes to stderr.
 
 Writes one JSON line per scenario and run to <out>/results.jsonl, a PNG per scenario
 and the results table between the markers of docs/benchmarks.md (plots in

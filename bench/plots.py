@@ -208,6 +208,32 @@ def live(records: list[dict]):
     return figure
 
 
+def abuse(records: list[dict]):
+    """The others' p50 in each phase, per run, against 1.2 x their p50 alone."""
+    figure, ax = plt.subplots(figsize=(7, 4))
+    phases = [("alone_before", "alone"), (None, "one token hammering"), ("alone_after", "alone")]
+    width = 0.8 / len(records)
+    for n, record in enumerate(records):
+        f = record["figures"]
+        values = [(f[key] if key else f)["latency_ms"]["p50"] or 0 for key, _ in phases]
+        ax.bar(
+            [i + n * width for i in range(len(phases))],
+            values,
+            width,
+            label=f"run {record['run']}: hammer got {f['hammer']['statuses']['429']:,} x 429",
+        )
+        ax.hlines(1.2 * f["p50_alone_ms"], -0.4, len(phases) - 0.6, colors="red", linestyles="--")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(phases))], [label for _, label in phases])
+    ax.set(
+        ylabel="others' reserve p50, ms",
+        ylim=(0, None),
+        title=f"Abuse: other buyers' p50 (dashed: 1.2 x alone; {_runs(records)})",
+    )
+    ax.legend()
+    ax.grid(alpha=0.3, axis="y")
+    return figure
+
+
 DRAWERS = {
     "ceiling": ceiling,
     "hot": hot,
@@ -215,4 +241,5 @@ DRAWERS = {
     "spike": spike,
     "expiry": expiry,
     "live": live,
+    "abuse": abuse,
 }

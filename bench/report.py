@@ -125,6 +125,10 @@ def _live_all_watchers(record: dict, run: dict):
     return None if on_final is None else on_final == record["parameters"]["watchers"]
 
 
+def _hammer_throttled(record: dict, run: dict) -> bool:
+    return record["figures"]["hammer"]["statuses"]["429"] > 0
+
+
 def _at_least(limit: float):
     return lambda value: value >= limit
 
@@ -165,6 +169,11 @@ TARGETS = [
            _at_most(2)),
     Target("expiry", "reserve p99 ms during the sweep", "≤ 150", P99, _at_most(150)),
     _stock_checked("expiry"),
+    Target("abuse", "others' reserve p50 while one token hammers ÷ alone", "≤ 1.20",
+           _fig("p50_ratio"), _at_most(1.2)),
+    Target("abuse", "the hammering token is answered 429", "yes", _hammer_throttled, bool,
+           exact=True),
+    _stock_checked("abuse"),
 ]  # fmt: skip
 
 
@@ -331,6 +340,14 @@ def summary(scenario: str, figures: dict) -> str:
         return (
             f"holds back {_show(f['all_back_s'])} s after the lapse;"
             f" reserves meanwhile {f['rps']:,.0f}/s, {p99}"
+        )
+    if scenario == "abuse":
+        h = f["hammer"]
+        return (
+            f"others' p50 {_show(f['p50_hammered_ms'])} ms hammered against"
+            f" {_show(f['p50_alone_ms'])} ms alone (x {_show(f['p50_ratio'])});"
+            f" the hammer {h['rps']:,.0f} requests/s, {h['statuses']['429']:,} x 429,"
+            f" {h['statuses']['2xx']} x 2xx"
         )
     keys = [k for k, v in f.items() if isinstance(v, int | float)][:6]
     return ", ".join(f"{k} {_show(f[k])}" for k in keys)

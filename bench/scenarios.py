@@ -7,6 +7,7 @@ within a drop no token is used twice (bench/reserve.lua).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -47,6 +48,9 @@ class Sizes:
     expiry_window_s: float = 4.0  # and run this long
     expiry_connections: int = 64
     expiry_give_up_s: float = 15.0  # after the lapse
+    abuse_connections: int = 32  # the other buyers, each request a new one
+    abuse_hammer_connections: int = 16  # the one token hammering reserve and cancel
+    abuse_seconds: float = 10  # per phase: alone, hammered, alone again
 
 
 SMOKE = Sizes(
@@ -71,6 +75,7 @@ SMOKE = Sizes(
     expiry_window_s=2.0,
     expiry_connections=16,
     expiry_give_up_s=10.0,
+    abuse_seconds=2,  # the connections as in the full run: their ratio is the point
 )
 
 
@@ -295,6 +300,100 @@ def live(stack: Stack, sizes: Sizes, pool: Path) -> dict:
     return {"parameters": parameters, "figures": figures, "cpu": meter.result(**load_cpu)}
 
 
+HAMMER_LUA = Path(__file__).with_name("hammer.lua")
+HAMMER_LEAD_S = 1.0  # the hammer runs this long before and after the others' phase
+
+
+def abuse(stack: Stack, sizes: Sizes, pool: Path) -> dict:
+    """Other buyers reserve a drop alone, then while one token hammers reserve and
+    cancel of the same drop on 16 connections, then alone again (each phase a new drop).
+    Target: the others' p50 while hammered within 1.2 x their p50 alone (the mean of
+    the two alone phases, which brackets the machine's drift), and 429s for the
+    hammerer: the per-buyer throttles keep what one token can take small."""
+    tokens = pool.read_text().split()
+    hammer_token = tokens[0]
+    others = _slice(pool, 1, None, stack.work_dir / "abuse-others.txt")
+
+    def others_reserve() -> dict:
+        drop_id = stack.create_drop(stock=sizes.hot_stock)
+        return load.reserve(
+            stack, drop_id, others, connections=sizes.abuse_connections, seconds=sizes.abuse_seconds
+        )
+
+    before = others_reserve()
+    drop_id = stack.create_drop(stock=sizes.hot_stock)
+    hammered: dict = {}
+    hammer = threading.Thread(
+        target=lambda: hammered.update(
+            _hammer(stack, drop_id, hammer_token, sizes, sizes.abuse_seconds + 2 * HAMMER_LEAD_S)
+        ),
+        daemon=True,
+    )
+    hammer.start()
+    time.sleep(HAMMER_LEAD_S)  # the hammer at full speed before the others start
+    meter = CpuMeter(stack)
+    during = load.wrk(
+        stack.http_url,
+        path=f"/api/reserve/{drop_id}",
+        tokens=others,
+        connections=sizes.abuse_connections,
+        seconds=sizes.abuse_seconds,
+    )
+    cpu = meter.result(wrk=during["cpu_s"])
+    hammer.join(timeout=sizes.abuse_seconds + 60)
+    stack.check_alive()
+    if not hammered:
+        raise RuntimeError("the hammering wrk reported nothing")
+    after = others_reserve()
+    alone_p50 = (before["latency_ms"]["p50"] + after["latency_ms"]["p50"]) / 2
+    hammered_p50 = during["latency_ms"]["p50"]
+    return {
+        "parameters": {
+            "connections": sizes.abuse_connections,
+            "hammer_connections": sizes.abuse_hammer_connections,
+            "seconds": sizes.abuse_seconds,
+            "hammer_lead_s": HAMMER_LEAD_S,
+        },
+        "figures": _level(during)
+        | {
+            "p50_alone_ms": round(alone_p50, 3),
+            "p50_hammered_ms": hammered_p50,
+            "p50_ratio": round(hammered_p50 / alone_p50, 3) if alone_p50 else None,
+            "alone_before": _level(before),
+            "alone_after": _level(after),
+            "hammer": hammered,
+            "check_stock": _check_stock(stack),
+        },
+        "cpu": cpu,
+    }
+
+
+def _hammer(stack: Stack, drop_id: int, token: str, sizes: Sizes, seconds: float) -> dict:
+    """wrk with bench/hammer.lua: one token, reserve and cancel, as fast as it goes."""
+    connections = sizes.abuse_hammer_connections
+    argv = [
+        load.ensure_wrk(),
+        f"-t{min(load.WRK_THREADS, connections)}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout=10s",
+        "-s",
+        str(HAMMER_LUA),
+        stack.http_url,
+        "--",
+        token,
+        str(drop_id),
+    ]
+    code, out, err, cpu = load.run(argv, timeout=seconds + 30)
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if code or line is None:
+        raise RuntimeError(f"hammering wrk failed ({code}): {err[-2000:]}")
+    result = json.loads(line.removeprefix("WRK_JSON "))
+    result["rps"] = round(result["requests"] / result["duration_s"], 1)
+    result["cpu_s"] = cpu
+    return result
+
+
 SCENARIOS = {
     "ceiling": ceiling,
     "hot": hot,
@@ -302,6 +401,7 @@ SCENARIOS = {
     "spike": spike,
     "live": live,
     "expiry": expiry,
+    "abuse": abuse,
 }
 
 

@@ -55,6 +55,7 @@ class Stack:
     log_dir: Path | None = None
     work_dir: Path | None = None  # temporary files of this stack (token files, ...)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
+    argv: dict[str, list[str]] = field(default_factory=dict, repr=False)  # role -> command
     _db: psycopg.Connection | None = field(default=None, repr=False)
     _db_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _seeded: int = field(default=0, repr=False)
@@ -71,6 +72,7 @@ class Stack:
         log_dir: Path | None = None,
         database_url: str | None = None,
         redis_url: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> Iterator[Stack]:
         server_url = database_url or os.environ.get("DATABASE_URL")
         redis_url = redis_url or os.environ.get("REDIS_URL")
@@ -98,6 +100,9 @@ class Stack:
             "CELERY_BEAT_SCHEDULE_FILENAME": str(work_dir / "celerybeat-schedule"),
             "STATIC_ROOT": str(work_dir / "static"),  # empty: the API serves no static files
             "PYTHONUNBUFFERED": "1",
+            # Metrics on, as in production: one new directory for the stack's servers.
+            "PROMETHEUS_MULTIPROC_DIR": str(work_dir / "prometheus"),
+            **(env or {}),  # the fault suite's short holds and sweep, for instance
         }
         stack = cls(
             http_url="",
@@ -131,6 +136,8 @@ class Stack:
             [
                 BIN / "gunicorn",
                 "inventory_project.wsgi",
+                "--config",
+                "python:inventory_project.gunicorn_conf",
                 "--bind",
                 f"127.0.0.1:{web_port}",
                 "--workers",
@@ -183,10 +190,20 @@ class Stack:
             **service_pids(self.database_url, self.redis_url),
         }
 
+    def respawn(self, role: str) -> None:
+        """Start role again with its command, once its previous process has exited (the
+        fault suite kills and brings back single servers)."""
+        previous = self.processes[role]
+        if previous.poll() is None:
+            raise RuntimeError(f"{role} is still running (pid {previous.pid})")
+        _signal_group(previous, signal.SIGKILL)  # children its leader left behind
+        self._spawn(role, self.argv[role])
+
     def _spawn(self, role: str, argv: list) -> None:
+        self.argv[role] = [str(arg) for arg in argv]
         with open(self.log_dir / f"{role}.log", "ab") as log:
             self.processes[role] = subprocess.Popen(
-                [str(arg) for arg in argv],
+                self.argv[role],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -245,6 +262,14 @@ class Stack:
                 self._db = psycopg.connect(self.database_url, autocommit=True)
             cursor = self._db.execute(query, params or None)
             return cursor.fetchall() if cursor.description else []
+
+    def reset_connection(self) -> None:
+        """Close the connection sql() keeps, as after its server restarted (the fault
+        suite does that); the next sql() opens a new one."""
+        with self._db_lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def connect(self) -> psycopg.Connection:
         """A new autocommit connection to the bench database (for a thread of its own)."""

@@ -43,7 +43,7 @@ def test_smoke_run_measures_every_scenario(tmp_path):
         pytest.skip("wrk is missing and cannot be installed without root")
     from django.conf import settings
 
-    expected = {"ceiling", "hot", "storm", "spike", "live", "expiry"}
+    expected = {"ceiling", "hot", "storm", "spike", "live", "expiry", "abuse"}
     before = published()
     env = {**os.environ, "DATABASE_URL": server_url(), "REDIS_URL": settings.REDIS_URL}
 
@@ -80,6 +80,10 @@ def test_smoke_run_measures_every_scenario(tmp_path):
     assert spike["figures"]["holds"] == spike["parameters"]["stock"]
     assert spike["figures"]["answered"] == spike["parameters"]["buyers"]
     assert records["expiry"]["figures"]["holds_left"] == 0
+    abuse = records["abuse"]["figures"]
+    assert abuse["hammer"]["statuses"]["429"] > 0  # p50_ratio is a figure, not asserted
+    assert abuse["hammer"]["statuses"]["5xx"] == 0 and abuse["statuses"]["other_4xx"] == 0
+    assert abuse["p50_ratio"] > 0 and abuse["check_stock"] is True
 
     table = (tmp_path / "benchmarks.md").read_text()
     assert "<!-- results:start -->" in table and "<!-- results:end -->" in table

@@ -1,7 +1,7 @@
 from django.utils import timezone
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
@@ -36,6 +36,7 @@ class DropViewSet(viewsets.GenericViewSet):
                 description="live: started and not over; upcoming: not started yet",
             )
         ],
+        responses=DropSerializer(many=True),
     )
     def list(self, request):
         listing = request.query_params.get("status", "live")
@@ -50,7 +51,14 @@ class DropViewSet(viewsets.GenericViewSet):
             raise NotFound("Drop not found.")
         return Response(DropSerializer(drop).data)
 
-    @extend_schema(request=DropCreateSerializer, responses={201: DropSerializer})
+    @extend_schema(
+        request=DropCreateSerializer,
+        responses={
+            201: inline_serializer(
+                "DropCreated", {"message": serializers.CharField(), "drop": DropSerializer()}
+            )
+        },
+    )
     def create(self, request):
         serializer = DropCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -42,8 +42,14 @@ def recent_purchasers(drop_ids: Iterable[int]) -> dict[int, list[dict]]:
     )
     recent = defaultdict(list)
     for drop_id, username, created_at in rows:
-        recent[drop_id].append({"username": username, "timestamp": created_at})
+        recent[drop_id].append({"username": public_buyer_name(username), "timestamp": created_at})
     return recent
+
+
+def public_buyer_name(username: str) -> str:
+    """A buyer as everyone else sees them ("ja***"): the one place the public feed
+    (pages, API, snapshots and the live purchase event) masks names."""
+    return f"{username[: min(2, max(1, len(username) - 1))]}***"
 
 
 def with_recent_purchases(drops: Iterable[Drop]) -> list[Drop]:

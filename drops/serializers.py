@@ -18,7 +18,9 @@ class DropSerializer(serializers.ModelSerializer):
     availableStock = serializers.IntegerField(source="available_stock", read_only=True)
     totalStock = serializers.IntegerField(source="total_stock", read_only=True)
     dropStartTime = serializers.DateTimeField(source="drop_start_time", read_only=True)
-    dropEndTime = serializers.DateTimeField(source="drop_end_time", read_only=True)
+    dropEndTime = serializers.DateTimeField(
+        source="drop_end_time", read_only=True, allow_null=True, help_text="null: no end."
+    )
     purchaseLimit = serializers.IntegerField(source="purchase_limit", read_only=True)
     version = serializers.IntegerField(source="stock_version", read_only=True)
     recentPurchases = RecentPurchaseSerializer(
@@ -42,12 +44,25 @@ class DropSerializer(serializers.ModelSerializer):
 
 
 class DropCreateSerializer(serializers.Serializer):
+    # The schema states each field's rules (inventory_project.api_schema); the one rule
+    # across fields, the end after the start, is in dropEndTime's description.
     name = serializers.CharField(max_length=200)
-    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0"))
+    price = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        help_text="Not negative; at most 8 digits before the point and 2 after.",
+    )
     totalStock = serializers.IntegerField(min_value=1, max_value=1_000_000)
-    dropStartTime = serializers.DateTimeField(required=False)
-    dropEndTime = serializers.DateTimeField(required=False, allow_null=True)
-    purchaseLimit = serializers.IntegerField(min_value=1, max_value=1_000, default=1)
+    dropStartTime = serializers.DateTimeField(required=False, help_text="Default: now.")
+    dropEndTime = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Must be after dropStartTime (400 otherwise); null or absent: no end.",
+    )
+    purchaseLimit = serializers.IntegerField(
+        min_value=1, max_value=1_000, default=1, help_text="Units one buyer may buy in total."
+    )
 
     def validate(self, data):
         # The default start is fixed here, not in the service, so an end already past is

@@ -2,12 +2,21 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 
 from drops import selectors
 from drops.serializers import DropSerializer
 from reservations import selectors as reservation_selectors
 from reservations.serializers import ReservationSerializer
+
+# Stands for an object's id while a route is reversed; the page script puts the real id
+# where "{id}" ends up (static/drops/api.js, route()).
+_ID_SLOT = 987_654_321_987_654_321
+
+
+def _route(name: str) -> str:
+    return reverse(name, args=[_ID_SLOT]).replace(str(_ID_SLOT), "{id}")
 
 
 def drop_list(request):
@@ -23,6 +32,7 @@ def drop_list(request):
             "live_drops": live,
             "upcoming_drops": upcoming,
             "drops_json": DropSerializer([*live, *upcoming], many=True).data,
+            "page_urls": {"dropPage": _route("drop-detail")},
             "server_now": now,
         },
     )
@@ -49,6 +59,13 @@ def drop_detail(request, pk: int):
             "purchased_count": purchased,
             "limit_reached": purchased >= drop.purchase_limit,
             "hold_seconds": settings.RESERVATION_TTL_SECONDS,
+            # The API routes the page script calls, so no path is written into it.
+            "page_urls": {
+                "reserve": reverse("api:reserve", args=[drop.pk]),
+                "purchase": _route("api:purchase"),
+                "cancel": _route("api:cancel"),
+                "reservations": reverse("api:reservations"),
+            },
             "server_now": now,
         },
     )

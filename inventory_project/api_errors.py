@@ -8,12 +8,14 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from inventory_project.metrics import note_refusal
 from reservations.exceptions import StockError
 
 logger = logging.getLogger(__name__)
 
 
 def exception_handler(exc, context):
+    note_refusal(context["request"], exc)  # the outcome metric's result (sold_out, ...)
     if isinstance(exc, StockError):
         return Response({"error": exc.message}, status=exc.status_code)
     response = drf_exception_handler(exc, context)

@@ -1,5 +1,6 @@
 """Settings for the drop inventory, read from the environment (see README)."""
 
+import re
 import tempfile
 from pathlib import Path
 from urllib.parse import unquote
@@ -44,6 +45,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so a request's time includes every other middleware (inventory_project/metrics.py).
+    "inventory_project.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -93,14 +96,16 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", defa
 # a statement or a lock in time fails the request with a 503 and Retry-After
 # (inventory_project.unavailable) instead of holding one of the few sync workers.
 # The lock timeout is above the reserve p99 of the sell-out spike (docs/benchmarks.md)
-# so a busy drop answers slowly rather than refuses. A statement already sent to a
-# server that is frozen outright (SIGSTOP) is bounded by gunicorn's worker timeout.
+# so a busy drop answers slowly rather than refuses. All are below gunicorn's worker
+# timeout (inventory_project/gunicorn_conf.py), which alone bounds a statement already
+# sent to a server frozen outright (SIGSTOP). Migrations on big tables may need
+# DATABASE_STATEMENT_TIMEOUT_MS=0 (README, Production).
 DATABASES["default"].setdefault("OPTIONS", {}).update(
     connect_timeout=env.int("DATABASE_CONNECT_TIMEOUT", default=2),
     options=" ".join(
         [
-            f"-c statement_timeout={env.int('DATABASE_STATEMENT_TIMEOUT_MS', default=5000)}",
-            f"-c lock_timeout={env.int('DATABASE_LOCK_TIMEOUT_MS', default=3000)}",
+            f"-c statement_timeout={env.int('DATABASE_STATEMENT_TIMEOUT_MS', default=3000)}",
+            f"-c lock_timeout={env.int('DATABASE_LOCK_TIMEOUT_MS', default=2000)}",
         ]
     ),
 )
@@ -113,6 +118,12 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="inventory"),
+        # The throttles count here and fail open (inventory_project/throttles.py): a
+        # short timeout bounds what a frozen or unreachable Redis costs a request.
+        "OPTIONS": {
+            "socket_connect_timeout": env.float("CACHE_SOCKET_TIMEOUT_SECONDS", default=0.1),
+            "socket_timeout": env.float("CACHE_SOCKET_TIMEOUT_SECONDS", default=0.1),
+        },
     }
 }
 
@@ -163,10 +174,34 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "inventory_project.storage.StaticFilesStorage"
         )
     },
 }
+
+# Throttles (inventory_project/throttles.py): "<count>/<period>", period s, m, h or d,
+# optionally multiplied ("10/15m"); empty turns one off. Buying is counted per buyer,
+# so buyers behind one address never throttle each other; the rest per address. The
+# buying rates are far above what a person (or a phone retrying) sends, and far below
+# what one token on many connections can.
+THROTTLE_RATES = {
+    scope: env.str(f"THROTTLE_{scope.upper()}_RATE", default=default) or None
+    for scope, default in {
+        "reserve": "60/min",
+        "purchase": "30/min",
+        "cancel": "30/min",
+        "anon": "300/min",
+        "signup": "30/hour",
+        "login": "60/min",
+        "login_failures_ip": "100/hour",
+        "login_failures_username": "10/15min",
+    }.items()
+}
+for _scope, _rate in THROTTLE_RATES.items():
+    if _rate and not re.fullmatch(r"\d+/\d*[smhd][a-z]*", _rate):
+        raise ImproperlyConfigured(f"THROTTLE_{_scope.upper()}_RATE: expected e.g. 60/min, 10/15m.")
+# After a Redis error the throttles let everything through this long, then try again.
+THROTTLE_FAIL_OPEN_SECONDS = env.float("THROTTLE_FAIL_OPEN_SECONDS", default=5.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -180,8 +215,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["inventory_project.api_input.JSONParser"],
     "EXCEPTION_HANDLER": "inventory_project.api_errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "inventory_project.api_schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": ["inventory_project.throttles.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
+    # Proxies in front whose X-Forwarded-For entries are trusted, to find a client's
+    # address. Production sits behind one (README, docs/nginx.conf); without one, 0, or
+    # a client could pick its own address by sending the header.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0 if DEBUG else 1),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sneaker drop inventory API",
@@ -190,14 +231,27 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Request bodies get components of their own, without read-only fields and with
+    # minLength 1 where DRF refuses blanks, so the schema states what a request may be.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Operation ids and tags from the path after /api/ (auth_token_create, tag drops),
+    # whatever else the URLconf serves outside the API.
+    "SCHEMA_PATH_PREFIX": "/api/",
 }
 
 # Domain settings.
 RESERVATION_TTL_SECONDS = env.int("RESERVATION_TTL_SECONDS", default=60)
 EXPIRY_SWEEP_SECONDS = env.float("EXPIRY_SWEEP_SECONDS", default=1.0)
+# Readiness (/api/health) gives each server this long to answer (inventory_project.health).
+HEALTH_DATABASE_TIMEOUT_SECONDS = env.float("HEALTH_DATABASE_TIMEOUT_SECONDS", default=1.0)
+HEALTH_REDIS_TIMEOUT_SECONDS = env.float("HEALTH_REDIS_TIMEOUT_SECONDS", default=0.5)
 # How long a process answers "sold out" from memory after it saw a drop sold out;
 # shorter than the sweep interval, so a returned unit is offered again within it.
 SOLD_OUT_MEMO_SECONDS = env.float("SOLD_OUT_MEMO_SECONDS", default=0.5)
+# How long an Idempotency-Key's first answer is replayed (reservations.idempotency); an
+# older key counts as new, and beat purges it every IDEMPOTENCY_PURGE_SECONDS.
+IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
+IDEMPOTENCY_PURGE_SECONDS = env.float("IDEMPOTENCY_PURGE_SECONDS", default=3600.0)
 # Stock updates are coalesced per drop across the deployment (reservations.events):
 # at most one per interval; while a burst of changes goes on, one per burst interval;
 # the last change of a burst as soon as the drop has been quiet for the quiet time.
@@ -233,11 +287,20 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("STOCK_REPUBLISH_SECONDS", default=5.0),
         "options": {"expires": env.float("STOCK_REPUBLISH_SECONDS", default=5.0)},
     },
+    "purge-idempotency-keys": {
+        "task": "reservations.tasks.purge_idempotency_keys_task",
+        "schedule": IDEMPOTENCY_PURGE_SECONDS,
+        "options": {"expires": IDEMPOTENCY_PURGE_SECONDS},
+    },
 }
 
 # Production hardening, switched by the environment (all on when DEBUG is off).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers and supervisors probe health over plain HTTP inside the network; a
+# redirect to https would read as "down". Prometheus scrapes each gunicorn the same way
+# (docs/operations.md).
+SECURE_REDIRECT_EXEMPT = [r"^api/health(/live)?$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)

@@ -5,7 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import TokenView, UserViewSet
 from drops.api import DropViewSet
-from inventory_project.health import HealthView
+from inventory_project.health import LivenessView, ReadinessView
+from inventory_project.metrics import MetricsView
 from reservations.api import ReservationViewSet
 
 
@@ -24,7 +25,8 @@ class IdConverter:
 register_converter(IdConverter, "id")
 
 api_patterns = [
-    path("health", HealthView.as_view(), name="health"),
+    path("health", ReadinessView.as_view(), name="health"),
+    path("health/live", LivenessView.as_view(), name="health-live"),
     path("users", UserViewSet.as_view({"get": "list", "post": "create"}), name="users"),
     path("auth/token", TokenView.as_view(), name="token"),
     path("drops", DropViewSet.as_view({"get": "list", "post": "create"}), name="drops"),
@@ -47,6 +49,8 @@ api_patterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Prometheus' default path; staff only (see docs/operations.md).
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("api/", include((api_patterns, "api"))),
     path("accounts/", include("accounts.urls")),
     path("", include("drops.urls")),

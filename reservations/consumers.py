@@ -13,6 +13,7 @@ from channels.layers import get_channel_layer
 
 from drops import selectors
 from drops.serializers import DropSerializer
+from inventory_project.metrics import WEBSOCKETS_OPEN
 from reservations.events import ALL_DROPS_GROUP, LiveMessage, drop_group
 
 logger = logging.getLogger(__name__)
@@ -164,6 +165,8 @@ class DropConsumer(AsyncJsonWebsocketConsumer):
         self.early: list[LiveMessage] | None = []
         self.fanout = fanout()
         await self.accept()
+        self.open_gauge = WEBSOCKETS_OPEN.labels("all" if self.drop_id is None else "drop")
+        self.open_gauge.inc()
         # Join before reading the snapshot: an event racing the read is then either in
         # the snapshot or delivered afterwards (older versions are dropped).
         await self.fanout.join(self.group, self)
@@ -202,6 +205,10 @@ class DropConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def disconnect(self, code):
+        # Also called for a socket refused before accept, which was never counted.
+        if getattr(self, "open_gauge", None) is not None:
+            self.open_gauge.dec()
+            self.open_gauge = None
         await self.fanout.leave(self.group, self)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):

@@ -41,9 +41,14 @@ import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from rest_framework import serializers
 
+from drops.selectors import public_buyer_name
+from inventory_project.metrics import LIVE_EVENTS
+
 logger = logging.getLogger(__name__)
 
 ALL_DROPS_GROUP = "drops"
+# While Redis is away, one log line per this many seconds says how many sends failed.
+FAILURE_LOG_SECONDS = 5.0
 
 
 class StockUpdate(TypedDict):
@@ -61,8 +66,7 @@ class NewPurchase(TypedDict):
 
     type: Literal["newPurchase"]
     dropId: int
-    userId: int
-    username: str
+    username: str  # masked: the feed is public (drops.selectors.public_buyer_name)
     timestamp: str
 
 
@@ -91,14 +95,11 @@ def stock_payload(*, drop_id: int, available: int, total: int, version: int) -> 
     }
 
 
-def purchase_payload(
-    *, drop_id: int, user_id: int, username: str, timestamp: datetime
-) -> NewPurchase:
+def purchase_payload(*, drop_id: int, username: str, timestamp: datetime) -> NewPurchase:
     return {
         "type": "newPurchase",
         "dropId": drop_id,
-        "userId": user_id,
-        "username": username,
+        "username": public_buyer_name(username),  # masked, as in the feed on pages and API
         # The same format as the API and the snapshots.
         "timestamp": serializers.DateTimeField().to_representation(timestamp),
     }
@@ -111,11 +112,9 @@ def stock_changed(*, drop_id: int, available: int, total: int, version: int) -> 
     transaction.on_commit(partial(publisher.put_stock, payload), robust=True)
 
 
-def purchase_made(*, drop_id: int, user_id: int, username: str, timestamp: datetime) -> None:
+def purchase_made(*, drop_id: int, username: str, timestamp: datetime) -> None:
     """Announce a purchase once the current transaction commits."""
-    payload = purchase_payload(
-        drop_id=drop_id, user_id=user_id, username=username, timestamp=timestamp
-    )
+    payload = purchase_payload(drop_id=drop_id, username=username, timestamp=timestamp)
     transaction.on_commit(partial(publisher.put_purchase, payload), robust=True)
 
 
@@ -162,6 +161,12 @@ if tonumber(ARGV[1]) >= (tonumber(redis.call('HGET', KEYS[1], 'sent')) or -1) th
 end
 """
 DONE, WAIT, SEND = 0, 1, 2
+
+STOCK_SENT = LIVE_EVENTS.labels("stock", "sent")
+STOCK_COALESCED = LIVE_EVENTS.labels("stock", "coalesced")
+STOCK_FAILED = LIVE_EVENTS.labels("stock", "failed")
+PURCHASES_SENT = LIVE_EVENTS.labels("purchase", "sent")
+PURCHASES_FAILED = LIVE_EVENTS.labels("purchase", "failed")
 
 
 def _ms(seconds: float) -> int:
@@ -222,6 +227,11 @@ class _Pending:
         self.offered = -1  # version last offered
         self.offered_at = float("-inf")
         self.retry_at = float("-inf")  # when the throttle said to offer again
+        # Stock changes folded into this entry, for the metrics: waiting, and taken for
+        # the offer under way. Each change is counted once, when an offer settles it:
+        # as the one a message was sent for, or as coalesced.
+        self.changes = 1
+        self.in_offer = 0
 
     def due_at(self, report: float) -> float:
         # A newer version than the last offered is reported at least every `report`,
@@ -242,6 +252,8 @@ class Publisher:
         self._purchases: list[NewPurchase] = []
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        self._failure_logged_at = float("-inf")
+        self._failures_unlogged = 0
 
     def put_stock(self, payload: StockUpdate) -> None:
         with self._lock:
@@ -249,8 +261,10 @@ class Publisher:
             held = self._stock.get(payload["dropId"])
             if held is None:
                 self._stock[payload["dropId"]] = _Pending(payload)
-            elif held.payload["version"] < payload["version"]:
-                held.payload = payload
+            else:
+                held.changes += 1
+                if held.payload["version"] < payload["version"]:
+                    held.payload = payload
             self._wake.set()
 
     def put_purchase(self, payload: NewPurchase) -> None:
@@ -281,22 +295,34 @@ class Publisher:
                 at = pending.due_at(report)
                 if at <= now:
                     pending.offered, pending.offered_at = pending.payload["version"], now
+                    pending.in_offer, pending.changes = pending.changes, 0
                     due.append(pending.payload)
                 else:
                     later.append(at)
         return due, purchases, (min(later) - now if later else None)
 
-    def _settle(self, drop_id: int, sent_version: int, retry_in: float) -> None:
+    def _settle(self, drop_id: int, sent_version: int, retry_in: float, outcome: int) -> None:
         """Forget the drop's stock up to sent_version; offer anything newer after
-        retry_in."""
+        retry_in. ``outcome`` is the offer's (SEND, DONE; WAIT also when it failed)."""
         with self._lock:
             pending = self._stock.get(drop_id)
             if pending is None:
                 return
+            offered, pending.in_offer = pending.in_offer, 0
+            if outcome == SEND:
+                coalesced = offered - 1  # one change is the message, the rest rode along
+            elif outcome == DONE:
+                coalesced = offered
+            else:
+                pending.changes += offered  # offered again later
+                coalesced = 0
             if pending.payload["version"] <= sent_version:
                 del self._stock[drop_id]
+                coalesced += pending.changes  # came in during the offer; covered by it
             else:
                 pending.retry_at = time.monotonic() + retry_in
+        if coalesced > 0:
+            STOCK_COALESCED.inc(coalesced)
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -310,6 +336,22 @@ class Publisher:
                 loop.run_until_complete(self._send(throttle, pacing, stock, purchases))
                 timeout = 0  # look again at once: sending settled what is due next
 
+    def _warn(self, what: str, exc: Exception) -> None:
+        """One line, at most every FAILURE_LOG_SECONDS: while Redis is away every send
+        fails, and a traceback each buried the log (the counters have every failure)."""
+        now = time.monotonic()
+        self._failures_unlogged += 1
+        if now - self._failure_logged_at < FAILURE_LOG_SECONDS:
+            return
+        logger.warning(
+            "%s (%d since the last report): %s: %s",
+            what,
+            self._failures_unlogged,
+            type(exc).__name__,
+            str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "",
+        )
+        self._failure_logged_at, self._failures_unlogged = now, 0
+
     async def _send(
         self,
         throttle: StockThrottle,
@@ -318,14 +360,20 @@ class Publisher:
         purchases: list[NewPurchase],
     ) -> None:
         layer = get_channel_layer()
+        sent = 0
         try:
             for payload in purchases:
                 await send_message(
                     layer, "purchase.made", payload["dropId"], 0, json.dumps(payload)
                 )
-        except Exception:
+                sent += 1
+        except Exception as exc:
             # Not retried; pages get purchases back from the snapshot on reconnect.
-            logger.exception("live purchase send failed")
+            self._warn("live purchase send failed", exc)
+        if sent:
+            PURCHASES_SENT.inc(sent)
+        if sent < len(purchases):
+            PURCHASES_FAILED.inc(len(purchases) - sent)
         for payload in stock:
             drop_id = payload["dropId"]
             try:
@@ -333,17 +381,19 @@ class Publisher:
                 if outcome == SEND:
                     version, text = detail
                     await send_message(layer, "stock.changed", drop_id, version, text)
+                    STOCK_SENT.inc()
                     await throttle.confirm(drop_id, version)
-                    self._settle(drop_id, version, pacing.spacing)
+                    self._settle(drop_id, version, pacing.spacing, SEND)
                 elif outcome == WAIT:
-                    self._settle(drop_id, -1, detail)
+                    self._settle(drop_id, -1, detail, WAIT)
                 else:
-                    self._settle(drop_id, payload["version"], 0)
-            except Exception:
+                    self._settle(drop_id, payload["version"], 0, DONE)
+            except Exception as exc:
                 # Redis away: keep the stock and offer again after an interval; sales
                 # go on meanwhile, and the periodic republish corrects what is lost.
-                logger.exception("live stock send failed")
-                self._settle(drop_id, -1, pacing.spacing)
+                STOCK_FAILED.inc()
+                self._warn("live stock send failed", exc)
+                self._settle(drop_id, -1, pacing.spacing, WAIT)
 
 
 async def send_message(layer, message_type: str, drop_id: int, version: int, text: str) -> None:

@@ -93,3 +93,35 @@ class SweepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} at {self.finished_at.isoformat()}"
+
+
+class IdempotencyKey(models.Model):
+    """A buyer's Idempotency-Key and the first answer given to it (reservations.idempotency).
+
+    Claimed and answered in the transaction of the hold, sale or release it answers
+    for, so a committed key always has its answer and a change always has its key.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # SHA-256 of method, path and body: a retry must be the same request.
+    fingerprint = models.CharField(max_length=64)
+    # NULL only inside the transaction that claimed the key, before it answers.
+    status_code = models.PositiveSmallIntegerField(null=True)
+    # The JSON text as first sent, not jsonb: a replay keeps the body's key order.
+    response_body = models.TextField(null=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # Keys are per buyer; the index is what makes a concurrent retry wait for
+            # the first request's transaction (INSERT ... ON CONFLICT).
+            models.UniqueConstraint(fields=["user", "key"], name="one_idempotency_key_per_user"),
+        ]
+        indexes = [
+            # Serves the purge of keys past their lifetime.
+            models.Index(fields=["created_at"], name="idempotency_key_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Idempotency key {self.key!r} of user {self.user_id}"

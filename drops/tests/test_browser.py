@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from django.db import connections
 from django.utils import timezone
@@ -156,18 +157,20 @@ def in_thread(fn, *args, **kwargs):
         return pool.submit(call).result()
 
 
-def open_page(browser, system, *, viewport=DESKTOP):
-    context = browser.new_context(base_url=system.base_url, viewport=viewport)
+def open_page(browser, system, *, viewport=DESKTOP, timezone_id=None):
+    context = browser.new_context(
+        base_url=system.base_url, viewport=viewport, locale="en-US", timezone_id=timezone_id
+    )
     page = context.new_page()
     page.js_errors = []
     page.on("pageerror", lambda error: page.js_errors.append(str(error)))
     return page
 
 
-def log_in(browser, system, username, *, viewport=DESKTOP):
+def log_in(browser, system, username, *, viewport=DESKTOP, timezone_id=None):
     from playwright.sync_api import expect
 
-    page = open_page(browser, system, viewport=viewport)
+    page = open_page(browser, system, viewport=viewport, timezone_id=timezone_id)
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
@@ -178,6 +181,20 @@ def log_in(browser, system, username, *, viewport=DESKTOP):
 
 def shot(page, name):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def on_screen(page, selector):
+    """Whether the element is wholly inside the viewport as it is now, and on top there
+    (nothing, such as a fixed bar, covers its middle)."""
+    return page.eval_on_selector(
+        selector,
+        """(el) => {
+          const r = el.getBoundingClientRect();
+          const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+          return r.width > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight
+            && r.right <= innerWidth && (top === el || el.contains(top));
+        }""",
+    )
 
 
 def test_buyers_see_each_others_stock_purchases_and_expiry_live(live_system):
@@ -213,7 +230,7 @@ def test_buyers_see_each_others_stock_purchases_and_expiry_live(live_system):
         expect(alice.locator("#action-message")).to_contain_text("Purchase complete")
         expect(alice.locator("#reserve-button")).to_be_disabled()
         expect(alice.locator("#reserve-hint")).to_contain_text("reached the limit of 1")
-        expect(bob.locator("#activity-feed li").first).to_contain_text("alice bought a pair")
+        expect(bob.locator("#activity-feed li").first).to_contain_text("al*** bought a pair")
         expect(bob.locator("#available-stock")).to_have_text("4")
         shot(alice, "04-alice-purchased")
         shot(bob, "05-bob-sees-alice-purchase")
@@ -338,10 +355,124 @@ def test_page_says_when_the_socket_is_lost_and_recovers_state_on_reconnect(live_
         in_thread(services.reserve, user=buyer, drop_id=drop.pk)
         live_system.start_daphne()
         expect(status).to_have_attribute("data-state", "live", timeout=20_000)
-        expect(status).to_have_text("Live")
+        expect(status).to_have_text("Connected")
+        # Neither worded nor coloured like the drop's LIVE badge next to it.
+        badge = page.get_by_test_id("drop-badge")
+        expect(badge).to_have_text("Live")
+        colour = "el => getComputedStyle(el).color"
+        assert status.evaluate(colour) != badge.evaluate(colour)
         expect(page.locator("#available-stock")).to_have_text("4")
         expect(page.locator("#reservation-panel")).to_have_attribute("data-state", "active")
         shot(page, "15-reconnected-phone")
         assert page.js_errors == []
 
     assert Drop.objects.get(pk=drop.pk).available_stock == 4
+
+
+def test_on_a_phone_reserve_and_buy_stay_on_screen_with_a_message_showing(live_system):
+    from playwright.sync_api import expect
+
+    drop = services.create_drop(name="Air Test 7 'Thumb'", price=Decimal("170.00"), total_stock=5)
+    buy(UserFactory(username="frances"), drop)
+    drop_url = f"/drops/{drop.pk}/"
+
+    with chromium() as browser:
+        # Signing up on the way to the drop leaves a welcome message above everything.
+        page = open_page(browser, live_system, viewport=PHONE)
+        page.goto(f"/accounts/signup/?next={drop_url}")
+        page.locator("input[name=username]").fill("erin_on_a_phone")
+        page.locator("input[name=password1]").fill("sneaker-Fan-2026")
+        page.locator("input[name=password2]").fill("sneaker-Fan-2026")
+        page.get_by_role("button", name="Sign up").click()
+        expect(page.locator(".flash")).to_contain_text("Welcome, erin_on_a_phone")
+        expect(page.locator("#connection-status")).to_have_attribute("data-state", "live")
+        expect(page.locator("#reserve-button")).to_be_enabled()
+        assert page.evaluate("scrollY") == 0
+        assert on_screen(page, "#reserve-button")
+        shot(page, "16-phone-reserve-in-view")
+
+        page.locator("#reserve-button").click()
+        expect(page.locator("#reservation-panel")).to_have_attribute("data-state", "active")
+        expect(page.locator("#action-message")).to_contain_text("Reserved!")
+        assert page.evaluate("scrollY") == 0
+        assert on_screen(page, "#purchase-button")
+        assert on_screen(page, "#action-message")
+        shot(page, "17-phone-buy-in-view")
+
+        # The page keeps room for the bar: scrolled to the end, nothing is under it.
+        page.evaluate("scrollTo(0, document.documentElement.scrollHeight)")
+        assert on_screen(page, "#cancel-button")
+        assert on_screen(page, "#activity-feed li")
+
+        page.locator("#purchase-button").click()
+        expect(page.locator("#reservation-panel")).to_have_attribute("data-state", "purchased")
+        expect(page.locator("#action-message")).to_contain_text("Purchase complete")
+        assert on_screen(page, "#action-message")
+        assert page.js_errors == []
+
+
+def test_on_a_phone_the_nav_keeps_one_line_and_orders_are_cards_in_local_time(live_system):
+    from playwright.sync_api import expect
+
+    username = "alexandra_the_sneakerhead_2026"
+    buyer = UserFactory(username=username)
+    drop = services.create_drop(
+        name="Air Test 8 'A Rather Long Colourway Name'", price=Decimal("1250.00"), total_stock=5
+    )
+    bought = buy(
+        buyer, services.create_drop(name="Air Test 9", price=Decimal("99.00"), total_stock=1)
+    )
+    held = services.reserve(user=buyer, drop_id=drop.pk)
+
+    with chromium() as browser:
+        page = log_in(browser, live_system, username, viewport=PHONE, timezone_id="Asia/Kolkata")
+        nav = page.locator(".site-nav")
+        middles = nav.evaluate(
+            "nav => [...nav.children].map((c) => c.getBoundingClientRect())"
+            ".map((r) => r.top + r.height / 2)"
+        )
+        assert max(middles) - min(middles) < 2, middles  # one line
+        assert nav.evaluate("nav => nav.scrollWidth <= nav.clientWidth")
+        assert on_screen(page, '[data-testid="logout"]')
+
+        page.goto("/orders/")
+        cards = page.get_by_test_id("order")
+        expect(cards).to_have_count(3)
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        for card in cards.all():
+            assert card.evaluate(
+                """card => {
+                  const box = card.getBoundingClientRect();
+                  return [...card.querySelectorAll(".status, .order-price")].every((pill) => {
+                    const r = pill.getBoundingClientRect();
+                    return r.left >= box.left && r.right <= box.right
+                      && pill.scrollWidth <= pill.clientWidth;
+                  });
+                }"""
+            )
+        expect(page.get_by_test_id("reservations")).to_contain_text("Active")
+        shot(page, "18-phone-orders-cards")
+
+        # Times in the visitor's zone (India, UTC+5:30), as on the drop pages.
+        kolkata = ZoneInfo("Asia/Kolkata")
+        bought_at = bought.created_at.astimezone(kolkata)
+        held_at = held.created_at.astimezone(kolkata)
+        purchases = page.get_by_test_id("purchases")
+        expect(purchases).to_contain_text(re.compile(clock_pattern(bought_at, seconds=False)))
+        expect(page.get_by_test_id("reservations")).to_contain_text(
+            re.compile(clock_pattern(held_at, seconds=True))
+        )
+        expect(page.locator("main")).not_to_contain_text("UTC")
+        assert page.js_errors == []
+
+
+def buy(user, drop):
+    reservation = services.reserve(user=user, drop_id=drop.pk)
+    return services.purchase(user=user, reservation_id=reservation.pk)
+
+
+def clock_pattern(moment, *, seconds: bool) -> str:
+    """The time of day as en-US Intl writes it ("7:05 PM", "7:05:09 PM")."""
+    hour = moment.hour % 12 or 12
+    text = f"{hour}:{moment:%M}" + (f":{moment:%S}" if seconds else "")
+    return rf"{text}\s{moment:%p}"

@@ -1,7 +1,10 @@
 """The server-rendered pages, through Django's test client."""
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -9,7 +12,7 @@ import pytest
 
 from accounts.tests.factories import UserFactory
 from drops.tests.factories import DropFactory, UpcomingDropFactory
-from reservations import services
+from reservations import events, services
 from reservations.models import Reservation
 
 PASSWORD = "correct-horse-42"  # UserFactory's password
@@ -86,11 +89,44 @@ def test_live_pages_embed_the_initial_state_and_the_socket_base(client, settings
     for html in (list_html, detail_html):
         assert 'data-ws-url="ws://127.0.0.1:9999/ws/"' in html
         assert 'type="module" src="/static/drops/live.js"' in html
-        assert 'href="/static/drops/shop.css"' in html
+        assert 'href="/static/drops/base.css"' in html
+        assert 'href="/static/drops/drops.css"' in html
+    assert 'href="/static/drops/drop-page.css"' in detail_html
     assert 'id="drops-data"' in list_html and '"availableStock": 10' in list_html
     assert 'data-socket-path="drops/"' in list_html
     assert f'data-socket-path="drops/{drop.pk}/"' in detail_html
     assert 'id="drop-data"' in detail_html
+
+
+def test_live_pages_hand_the_script_its_routes(client):
+    drop = DropFactory()
+
+    list_response = client.get(reverse("drop-list"))
+    detail_response = client.get(drop.get_absolute_url())
+
+    assert list_response.context["page_urls"] == {"dropPage": "/drops/{id}/"}
+    assert detail_response.context["page_urls"] == {
+        "reserve": f"/api/reserve/{drop.pk}",
+        "purchase": "/api/purchase/{id}",
+        "cancel": "/api/reservations/{id}/cancel",
+        "reservations": "/api/reservations",
+    }
+    for response in (list_response, detail_response):
+        assert 'id="page-urls"' in response.content.decode()
+
+
+def test_page_scripts_write_no_route_and_every_static_file_stays_small():
+    static = Path(settings.BASE_DIR) / "static" / "drops"
+    scripts = sorted(static.glob("*.js"))
+    assert scripts and sorted(static.glob("*.css"))
+    for path in [*scripts, *static.glob("*.css")]:
+        assert len(path.read_text().splitlines()) <= 400, path.name
+    for path in scripts:
+        text = path.read_text()
+        assert "/api/" not in text and "/drops/" not in text, path.name
+        # Every module a script imports is there (a typo would only show in a browser).
+        for name in re.findall(r'from "\./([\w-]+\.js)"', text):
+            assert (static / name).exists(), f"{path.name} imports missing {name}"
 
 
 def test_drop_page_shows_the_drop_and_a_login_link_to_anonymous_visitors(client):
@@ -123,7 +159,7 @@ def test_drop_page_offers_the_reserve_button_to_a_logged_in_buyer(buyer_client):
 @pytest.mark.parametrize(
     ("factory_kwargs", "reason"),
     [
-        ({"drop_start_time": timezone.now() + timedelta(hours=1)}, "Opens in"),
+        ({"drop_start_time": timezone.now() + timedelta(hours=1)}, "Reserving opens"),
         ({"total_stock": 2, "available_stock": 0}, "Sold out"),
     ],
     ids=["not-started", "sold-out"],
@@ -137,6 +173,14 @@ def test_reserve_button_is_disabled_with_a_reason(buyer_client, factory_kwargs, 
     assert "disabled" in button
     hint = html[html.index('id="reserve-hint"') :]
     assert reason in hint[:300]
+
+
+def test_upcoming_drop_page_says_opens_in_once(buyer_client):
+    drop = UpcomingDropFactory()
+
+    html = buyer_client.get(drop.get_absolute_url()).content.decode()
+
+    assert html.count("Opens in") == 1
 
 
 def test_drop_page_shows_the_buyers_active_reservation(buyer_client, user):
@@ -173,11 +217,28 @@ def test_drop_page_lists_the_three_latest_buyers(client):
 
     start = html.index('id="activity-feed"')
     feed = html[start : html.index("</ol>", start)]
-    assert [n for n in ["dan", "cat", "bob", "ann"] if f'class="buyer">{n}<' in feed] == [
-        "dan",
-        "cat",
-        "bob",
+    assert [n for n in ["da", "ca", "bo", "an"] if f'class="buyer">{n}***<' in feed] == [
+        "da",
+        "ca",
+        "bo",
     ]
+
+
+def test_public_feed_masks_buyer_names_on_the_page_the_api_and_the_live_event(client):
+    drop = DropFactory(total_stock=5)
+    buyer = UserFactory(username="jamie_runner")
+    sale = buy(buyer, drop)
+
+    html = client.get(drop.get_absolute_url()).content.decode()
+    api = client.get(f"/api/drops/{drop.pk}").json()
+    event = events.purchase_payload(
+        drop_id=drop.pk, username=buyer.username, timestamp=sale.created_at
+    )
+
+    assert "jamie_runner" not in html
+    assert 'class="buyer">ja***<' in html
+    assert [p["username"] for p in api["recentPurchases"]] == ["ja***"]
+    assert event["username"] == "ja***"
 
 
 def test_unknown_drop_is_a_404_page(client):
@@ -221,6 +282,12 @@ def test_signup_returns_to_next_and_refuses_foreign_next(client):
     assert response.url == reverse("drop-list")
 
 
+def field_html(html: str, name: str) -> str:
+    """The markup of one field's group (label, input, errors, help)."""
+    start = html.index(f'data-testid="field-{name}"')
+    return html[start : html.index("</div>", start)]
+
+
 def test_signup_shows_form_errors(client):
     response = client.post(
         reverse("signup"),
@@ -233,16 +300,50 @@ def test_signup_shows_form_errors(client):
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "The two password fields" in html
-    assert 'aria-invalid="true"' in html
+    assert "The two password fields" in field_html(html, "password2")
+    assert 'aria-invalid="true"' in field_html(html, "password2")
 
 
-def test_signup_page_renders_labelled_fields(client):
+def test_signup_puts_a_weak_password_error_under_the_password(client):
+    html = client.post(
+        reverse("signup"),
+        {"username": "weakling", "password1": "12345678", "password2": "12345678"},
+    ).content.decode()
+
+    password, repeat = field_html(html, "password1"), field_html(html, "password2")
+    assert "This password is entirely numeric." in password
+    assert 'aria-invalid="true"' in password
+    assert "errorlist" not in repeat
+    # The error follows the input it is about, and the rules stay in view after it.
+    assert password.index('name="password1"') < password.index("errorlist")
+    assert "At least 8 characters" in password
+
+
+def test_signup_page_renders_labelled_fields_for_password_managers(client):
     html = client.get(reverse("signup")).content.decode()
 
-    assert '<label for="id_username">' in html
-    assert '<label for="id_password1">' in html
+    assert '<label for="id_username">Username</label>' in html
+    assert '<label for="id_password1">Password</label>' in html
+    assert '<label for="id_password2">Repeat password</label>' in html
+    assert ":</label>" not in html
+    assert 'autocomplete="username"' in field_html(html, "username")
+    assert 'autocomplete="new-password"' in field_html(html, "password1")
+    assert 'autocomplete="new-password"' in field_html(html, "password2")
     assert 'name="csrfmiddlewaretoken"' in html
+    # The rules in one line, not Django's list of four.
+    assert "<ul" not in field_html(html, "password1")
+    assert (
+        "At least 8 characters, not like your username, not a common password, "
+        "not only digits." in field_html(html, "password1")
+    )
+
+
+def test_login_page_labels_and_autocomplete(client):
+    html = client.get(reverse("login")).content.decode()
+
+    assert '<label for="id_username">Username</label>' in html
+    assert '<label for="id_password">Password</label>' in html
+    assert 'autocomplete="current-password"' in field_html(html, "password")
 
 
 def test_login_then_logout(client, user):
@@ -312,6 +413,12 @@ def test_my_orders_lists_purchases_and_reservations(buyer_client, user):
     assert "Not Mine" not in html
     assert 'class="status status-purchased">Purchased' in html
     assert 'class="status status-active">Active' in html
+    assert "<table" not in html
+    assert html.count('data-testid="order"') == 3
+    # Times are written in UTC and carry data-local-time, so local-time.js shows them
+    # in the visitor's zone, as on the drop pages.
+    assert 'src="/static/drops/local-time.js"' in html
+    assert html.count("<time data-local-time") == 5
     assert [r.status for r in response.context["reservations"]] == [
         Reservation.Status.ACTIVE,
         Reservation.Status.PURCHASED,

@@ -3,11 +3,11 @@
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.utils import timezone
 
 from reservations.models import Reservation, SweepRun
 from reservations.services.stock import ACTIVE, lock_drop, return_units
+from reservations.services.transactions import service_atomic
 
 # Holds expired per transaction. The sweep holds a drop's lock for one chunk at a time,
 # so reserves of a drop whose holds all lapsed at once queue behind one short chunk,
@@ -46,7 +46,6 @@ def expire_due(*, now: datetime | None = None) -> int:
     return expired
 
 
-@transaction.atomic(durable=True)
 def expire_drop_holds(
     *,
     drop_id: int,
@@ -55,15 +54,16 @@ def expire_drop_holds(
     limit: int | None = None,
 ) -> int:
     """Expire up to ``limit`` (EXPIRY_CHUNK) of the drop's due holds (the user's, if given)."""
-    drop = lock_drop(drop_id)
-    due = Reservation.objects.filter(drop=drop, status=ACTIVE, expires_at__lte=now)
-    if user is not None:
-        due = due.filter(user=user)
-    chunk = due.order_by().values("pk")[: limit or EXPIRY_CHUNK]
-    expired = Reservation.objects.filter(pk__in=chunk).update(status=Reservation.Status.EXPIRED)
-    if expired:
-        return_units(drop, expired)
-    return expired
+    with service_atomic():  # a reserve may call this within its caller's transaction
+        drop = lock_drop(drop_id)
+        due = Reservation.objects.filter(drop=drop, status=ACTIVE, expires_at__lte=now)
+        if user is not None:
+            due = due.filter(user=user)
+        chunk = due.order_by().values("pk")[: limit or EXPIRY_CHUNK]
+        expired = Reservation.objects.filter(pk__in=chunk).update(status=Reservation.Status.EXPIRED)
+        if expired:
+            return_units(drop, expired)
+        return expired
 
 
 def record_sweep_run(*, job: str = EXPIRY_JOB) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from drops.models import Drop
@@ -23,6 +23,7 @@ from reservations.exceptions import (
 from reservations.models import Purchase, Reservation
 from reservations.services.expiry import expire_drop_holds
 from reservations.services.stock import ACTIVE, sold_out_until
+from reservations.services.transactions import in_callers_transaction
 
 # The reserve path is the hot spot of a drop: every buyer locks the same row, so the
 # time between taking the lock and committing caps the drop's throughput, and most of
@@ -37,13 +38,16 @@ from reservations.services.stock import ACTIVE, sold_out_until
 #           waits for the lock. When the lock was waited for, PostgreSQL re-checks
 #           the drop's conditions on the newest committed row before granting it, so
 #           a unit is only ever taken from what is really left;
-#   taken, held: take the unit and insert the hold.
+#   held, taken: insert the hold and take the unit. A hold of this buyer's that
+#           committed while the statement waited for the lock is found by the unique
+#           index; the insert then does nothing (not an error in the server's log,
+#           as a refused duplicate once was) and no unit is taken.
 # The statement is pipelined with its COMMIT, so the lock is held for the server's
 # work alone. NO KEY: still serialises writers of the drop, but does not block
 # inserts and updates of rows that merely reference it. docs/benchmarks.md has what
 # each step bought. The buyer's purchases and hold are read in the snapshot; a
 # purchase that commits while the statement waits is caught by purchase()'s own check
-# under the lock, and a second hold racing this one by the unique index.
+# under the lock, and a second hold racing this one by the unique index (held).
 _PEEK_SQL = f"""
     SELECT d.id, d.available_stock, d.total_stock, d.drop_start_time, d.drop_end_time,
            d.purchase_limit,
@@ -71,24 +75,24 @@ WITH peek AS ({_PEEK_SQL}), locked AS MATERIALIZED (
        AND peek.purchased < d.purchase_limit
        AND peek.hold_expires_at IS NULL
        FOR NO KEY UPDATE OF d
+), held AS (
+    INSERT INTO {Reservation._meta.db_table} (user_id, drop_id, status, expires_at, created_at)
+    SELECT %(user_id)s, %(drop_id)s, '{ACTIVE}', %(expires_at)s, %(now)s FROM locked
+        ON CONFLICT (drop_id, user_id) WHERE status = '{ACTIVE}' DO NOTHING
+ RETURNING id
 ), taken AS (
     UPDATE {Drop._meta.db_table} d
        SET available_stock = d.available_stock - 1,
            stock_version = d.stock_version + 1,
            updated_at = %(now)s
-      FROM locked
-     WHERE d.id = locked.id
+      FROM held
+     WHERE d.id = %(drop_id)s
  RETURNING d.available_stock, d.stock_version
-), held AS (
-    INSERT INTO {Reservation._meta.db_table} (user_id, drop_id, status, expires_at, created_at)
-    SELECT %(user_id)s, %(drop_id)s, '{ACTIVE}', %(expires_at)s, %(now)s FROM taken
- RETURNING id
 )
-SELECT peek.*, held.id, taken.available_stock, taken.stock_version
+SELECT peek.*, held.id, taken.available_stock, taken.stock_version,
+       EXISTS (SELECT FROM locked) AS was_locked
   FROM peek LEFT JOIN taken ON true LEFT JOIN held ON true
 """
-
-_ONE_ACTIVE_CONSTRAINT = "one_active_reservation_per_user_and_drop"
 
 # Lapsed holds a reserve of a sold-out drop expires under the drop's lock before it
 # retries: enough to free units for the buyers queued behind it, short enough that the
@@ -170,7 +174,12 @@ def _try_reserve(
     now = timezone.now()
     expires_at = now + timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
     params = {"user_id": user.pk, "drop_id": drop_id, "now": now, "expires_at": expires_at}
-    try:
+    if in_callers_transaction():
+        # The hold must commit with its caller's change (an Idempotency-Key's answer:
+        # reservations.idempotency), so the statement runs in the caller's
+        # transaction, whose COMMIT comes later and cannot travel with it.
+        row = db.fetch_one(_RESERVE_SQL, params)
+    else:
         # The statement and its COMMIT go out together, so the drop's lock is held for
         # the server's work alone, never across a round trip to this process (which a
         # busy machine may deschedule while everyone else queues on the lock). The
@@ -180,18 +189,18 @@ def _try_reserve(
             with transaction.atomic(durable=True):
                 cursor.execute(_RESERVE_SQL, params, prepare=True)
             row = cursor.fetchone()
-    except IntegrityError as exc:
-        # Two reserves of one buyer raced; the unique index let one through.
-        if _violates(exc, _ONE_ACTIVE_CONSTRAINT):
-            raise AlreadyReserved() from None
-        raise
     if row is None:
         raise DropNotFound()
     standing = _Standing(*row[:9])
-    reservation_id, available, version = row[9:]
+    reservation_id, available, version, was_locked = row[9:]
     if reservation_id is None:
+        if was_locked:
+            # Locked with a unit left, but the buyer's hold from a reserve that raced
+            # this one was already there (the unique index, ON CONFLICT DO NOTHING).
+            raise AlreadyReserved()
         return standing, now
-    # Committed already: the event goes out now (on_commit outside a transaction).
+    # Committed already, and on_commit sends the event now; in a keyed request, when
+    # the request's transaction commits.
     events.stock_changed(
         drop_id=drop_id, available=available, total=standing.total, version=version
     )
@@ -200,8 +209,3 @@ def _try_reserve(
         ["id", "user_id", "drop_id", "status", "expires_at", "created_at"],
         (reservation_id, user.pk, drop_id, ACTIVE, expires_at, now),
     )
-
-
-def _violates(exc: IntegrityError, constraint: str) -> bool:
-    diag = getattr(exc.__cause__, "diag", None)
-    return diag is not None and diag.constraint_name == constraint

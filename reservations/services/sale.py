@@ -15,6 +15,7 @@ from reservations.exceptions import (
 )
 from reservations.models import Purchase, Reservation
 from reservations.services.stock import ACTIVE, lock_drop, return_units
+from reservations.services.transactions import service_atomic
 
 
 def purchase(*, user: AbstractBaseUser, reservation_id: int) -> Purchase:
@@ -28,29 +29,30 @@ def purchase(*, user: AbstractBaseUser, reservation_id: int) -> Purchase:
     return _raise_refusal(_purchase_locked(user=user, reservation_id=reservation_id))
 
 
-@transaction.atomic(durable=True)
 def _purchase_locked(*, user: AbstractBaseUser, reservation_id: int) -> Purchase | StockError:
-    now = timezone.now()
-    drop, reservation = _lock_active_reservation(reservation_id=reservation_id, user=user)
-    if reservation.is_expired(now):
-        _end_hold(drop, reservation, Reservation.Status.EXPIRED)
-        return ReservationExpired()
-    # Checked again under the lock: reserve() reads the count before it waits.
-    if Purchase.objects.filter(drop=drop, user=user).count() >= drop.purchase_limit:
-        _end_hold(drop, reservation, Reservation.Status.CANCELLED)
-        return PurchaseLimitReached()
-    reservation.status = Reservation.Status.PURCHASED
-    reservation.save(update_fields=["status"])
-    sale = Purchase.objects.create(
-        user=user, drop=drop, reservation=reservation, price_paid=drop.price, created_at=now
-    )
-    events.purchase_made(
-        drop_id=drop.pk,
-        user_id=user.pk,
-        username=user.get_username(),
-        timestamp=now,
-    )
-    return sale
+    # Its own durable transaction; in a keyed request, a part of the request's
+    # (reservations.idempotency), so the sale commits with its key's answer.
+    with service_atomic():
+        now = timezone.now()
+        drop, reservation = _lock_active_reservation(reservation_id=reservation_id, user=user)
+        if reservation.is_expired(now):
+            _end_hold(drop, reservation, Reservation.Status.EXPIRED)
+            return ReservationExpired()
+        # Checked again under the lock: reserve() reads the count before it waits.
+        if Purchase.objects.filter(drop=drop, user=user).count() >= drop.purchase_limit:
+            _end_hold(drop, reservation, Reservation.Status.CANCELLED)
+            return PurchaseLimitReached()
+        reservation.status = Reservation.Status.PURCHASED
+        reservation.save(update_fields=["status"])
+        sale = Purchase.objects.create(
+            user=user, drop=drop, reservation=reservation, price_paid=drop.price, created_at=now
+        )
+        events.purchase_made(
+            drop_id=drop.pk,
+            username=user.get_username(),
+            timestamp=now,
+        )
+        return sale
 
 
 def cancel(*, user: AbstractBaseUser, reservation_id: int) -> Reservation:
@@ -61,14 +63,14 @@ def cancel(*, user: AbstractBaseUser, reservation_id: int) -> Reservation:
     return _raise_refusal(_cancel_locked(user=user, reservation_id=reservation_id))
 
 
-@transaction.atomic(durable=True)
 def _cancel_locked(*, user: AbstractBaseUser, reservation_id: int) -> Reservation | StockError:
-    drop, reservation = _lock_active_reservation(reservation_id=reservation_id, user=user)
-    if reservation.is_expired(timezone.now()):
-        _end_hold(drop, reservation, Reservation.Status.EXPIRED)
-        return ReservationExpired()
-    _end_hold(drop, reservation, Reservation.Status.CANCELLED)
-    return reservation
+    with service_atomic():  # as in _purchase_locked
+        drop, reservation = _lock_active_reservation(reservation_id=reservation_id, user=user)
+        if reservation.is_expired(timezone.now()):
+            _end_hold(drop, reservation, Reservation.Status.EXPIRED)
+            return ReservationExpired()
+        _end_hold(drop, reservation, Reservation.Status.CANCELLED)
+        return reservation
 
 
 @transaction.atomic

@@ -25,6 +25,7 @@ from channels.testing import WebsocketCommunicator
 
 from accounts.tests.factories import UserFactory
 from drops.models import Drop
+from drops.selectors import public_buyer_name
 from drops.tests.factories import DropFactory, UpcomingDropFactory
 from inventory_project.asgi import application
 from reservations import services
@@ -216,8 +217,8 @@ async def test_purchase_sends_new_purchase_with_the_username(drop, buyers):
         assert by_type.keys() == {"stockUpdate", "newPurchase"}
         assert by_type["stockUpdate"]["availableStock"] == 9
         purchase = by_type["newPurchase"]
-        assert purchase["username"] == buyer.username
-        assert purchase["userId"] == buyer.pk
+        assert purchase["username"] == public_buyer_name(buyer.username)
+        assert "userId" not in purchase  # the feed is public
         assert purchase["dropId"] == drop.pk
         assert parse_datetime(purchase["timestamp"]) == sale.created_at
         assert await communicator.receive_nothing(timeout=QUIET)
@@ -237,7 +238,7 @@ async def test_purchases_in_a_burst_are_not_coalesced(drop, buyers):
         while not await communicator.receive_nothing(timeout=QUIET):
             frames.append(await receive(communicator))
         purchases = [f for f in frames if f["type"] == "newPurchase"]
-        assert [f["username"] for f in purchases] == [b.username for b in buyers]
+        assert [f["username"] for f in purchases] == [public_buyer_name(b.username) for b in buyers]
         # The stock frames, however many the throttle let through, end on the truth.
         stock = [f for f in frames if f["type"] == "stockUpdate"]
         assert stock and stock[-1]["availableStock"] == 7 and stock[-1]["version"] == 3

@@ -13,6 +13,7 @@ from rest_framework.authtoken.models import Token
 from websockets.sync.client import connect
 
 from accounts.tests.factories import UserFactory
+from drops.selectors import public_buyer_name
 from drops.tests.factories import DropFactory
 
 ORIGIN = "http://127.0.0.1"  # the origin validator accepts ALLOWED_HOSTS only
@@ -95,9 +96,8 @@ def test_http_change_on_gunicorn_reaches_sockets_on_both_daphnes(servers):
         sale = post(f"{web}/api/purchase/{reservation['id']}", token)["purchase"]
         for socket in sockets:
             frame = next_frame(socket, "newPurchase")
-            assert (frame["dropId"], frame["userId"], frame["username"]) == (
+            assert (frame["dropId"], frame["username"]) == (
                 drop.pk,
-                buyer.pk,
-                buyer.username,
+                public_buyer_name(buyer.username),
             )
             assert frame["timestamp"] == sale["createdAt"]

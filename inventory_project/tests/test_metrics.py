@@ -1,0 +1,526 @@
+"""Prometheus metrics (inventory_project/metrics.py): what they count, who may read them,
+and, on real gunicorn, daphne and Celery processes sharing PROMETHEUS_MULTIPROC_DIR,
+that one scrape sums every process."""
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from datetime import timedelta
+from pathlib import Path
+
+from django.db import connections
+from django.utils import timezone
+
+import psutil
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from prometheus_client import REGISTRY
+from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.parser import text_string_to_metric_families
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+from websockets.sync.client import connect
+
+from accounts.tests.factories import UserFactory
+from drops.tests.factories import DropFactory
+from inventory_project.asgi import application
+from inventory_project.testing import assert_json_error
+from reservations import events, idempotency, services
+from reservations.models import Reservation
+from reservations.tasks import expire_reservations_task
+from reservations.tests.helpers import token_client
+
+BIN = Path(sys.executable).parent
+# No proxy from the environment for loopback requests.
+HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+ORIGIN = "http://127.0.0.1"  # the WebSocket origin validator accepts ALLOWED_HOSTS only
+# What Prometheus 2.x/3.x sends when it scrapes.
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
+
+
+def parse(text: str) -> list[tuple[str, dict, float]]:
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+
+def total(samples, name: str, **labels) -> float:
+    """Sum of the samples called ``name`` whose labels include ``labels``."""
+    return sum(
+        value
+        for sample, sample_labels, value in samples
+        if sample == name and labels.items() <= sample_labels.items()
+    )
+
+
+def local(name: str, **labels) -> float:
+    """This process's value (no multiprocess directory in the test process)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def until(condition, *, timeout: float, every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"condition not met within {timeout}s"
+        time.sleep(every)
+    return result
+
+
+@pytest.fixture
+def staff_scraper(staff_user):
+    client = token_client(staff_user)
+
+    def scrape() -> list[tuple[str, dict, float]]:
+        response = client.get("/metrics")
+        assert response.status_code == 200, response.content
+        return parse(response.content.decode())
+
+    return scrape
+
+
+# In one process (no PROMETHEUS_MULTIPROC_DIR): what is counted
+
+
+@pytest.mark.django_db
+def test_reserve_purchase_and_cancel_are_counted_by_result(user, throttle_rates):
+    throttle_rates(reserve="4/min")  # the buyer's 5th reserve is throttled
+    drop = DropFactory(total_stock=1)
+    buyer, other = token_client(user), token_client(UserFactory())
+    actions = "inventory_stock_actions_total"
+    before = {
+        (action, result): local(actions, action=action, result=result)
+        for action, result in [
+            ("reserve", "created"),
+            ("reserve", "already_reserved"),
+            ("reserve", "sold_out"),
+            ("reserve", "throttled"),
+            ("reserve", "not_authenticated"),
+            ("reserve", "replayed"),
+            ("purchase", "purchased"),
+            ("cancel", "cancelled"),
+        ]
+    }
+
+    held = buyer.post(f"/api/reserve/{drop.pk}", HTTP_IDEMPOTENCY_KEY="k1")
+    assert held.status_code == 201
+    replay = buyer.post(f"/api/reserve/{drop.pk}", HTTP_IDEMPOTENCY_KEY="k1")
+    assert replay[idempotency.REPLAYED_HEADER] == "true"
+    assert buyer.post(f"/api/reserve/{drop.pk}").status_code == 409  # holding already
+    assert buyer.post(f"/api/reserve/{drop.pk}").status_code == 409
+    assert buyer.post(f"/api/reserve/{drop.pk}").status_code == 429
+    assert buyer.post(f"/api/reserve/{drop.pk}").status_code == 429
+    assert other.post(f"/api/reserve/{drop.pk}").status_code == 409  # sold out
+    assert APIClient().post(f"/api/reserve/{drop.pk}").status_code == 401
+    reservation_id = held.json()["reservation"]["id"]
+    assert buyer.post(f"/api/purchase/{reservation_id}").status_code == 201
+    second = DropFactory(total_stock=1)
+    hold = other.post(f"/api/reserve/{second.pk}").json()["reservation"]["id"]
+    assert other.post(f"/api/reservations/{hold}/cancel").status_code == 200
+
+    moved = {key: local(actions, action=key[0], result=key[1]) - was for key, was in before.items()}
+    assert moved == {
+        ("reserve", "created"): 2,
+        ("reserve", "already_reserved"): 2,
+        ("reserve", "sold_out"): 1,
+        ("reserve", "throttled"): 2,
+        ("reserve", "not_authenticated"): 1,
+        ("reserve", "replayed"): 1,
+        ("purchase", "purchased"): 1,
+        ("cancel", "cancelled"): 1,
+    }
+
+
+@pytest.mark.django_db
+def test_latency_is_observed_by_route_name_never_by_path(auth_client, staff_scraper):
+    drops = [DropFactory(), DropFactory()]
+    count = "inventory_http_request_duration_seconds_count"
+    before = local(count, route="api:reserve", status="201")
+    for drop in drops:
+        assert auth_client.post(f"/api/reserve/{drop.pk}").status_code == 201
+    assert auth_client.get("/api/no/such/path").status_code == 404
+
+    assert local(count, route="api:reserve", status="201") - before == 2
+    routes = {
+        labels["route"]
+        for name, labels, _ in staff_scraper()
+        if name.startswith("inventory_http_request_duration_seconds")
+    }
+    assert {"api:reserve", "unmatched"} <= routes
+    assert not [route for route in routes if "/" in route]  # no raw path, no drop id
+
+
+@pytest.mark.django_db
+def test_metrics_are_for_staff_only_and_refusals_are_json(user, staff_user, api_client):
+    anonymous = api_client.get("/metrics", HTTP_ACCEPT=PROMETHEUS_ACCEPT)
+    assert_json_error(anonymous, 401)
+    assert_json_error(token_client(user).get("/metrics", HTTP_ACCEPT=PROMETHEUS_ACCEPT), 403)
+    session = APIClient()
+    session.force_login(user)
+    assert_json_error(session.get("/metrics"), 403)
+
+    staff = token_client(staff_user)
+    plain = staff.get("/metrics")
+    assert plain.status_code == 200
+    assert plain["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert b"# TYPE inventory_http_request_duration_seconds histogram" in plain.content
+    scraped = staff.get("/metrics", HTTP_ACCEPT=PROMETHEUS_ACCEPT)
+    assert scraped.status_code == 200
+    assert scraped["Content-Type"].startswith("application/openmetrics-text")
+    assert scraped.content.endswith(b"# EOF\n")
+    staff_session = APIClient()
+    staff_session.force_login(staff_user)
+    assert staff_session.get("/metrics").status_code == 200
+
+
+@pytest.mark.django_db
+def test_prometheus_scrapes_over_plain_http_where_https_is_enforced(staff_user, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    staff = token_client(staff_user)
+    assert staff.get("/metrics").status_code == 200
+    assert staff.get("/api/drops").status_code == 301  # the rest still goes to https
+
+
+@pytest.mark.django_db
+def test_sweep_metrics_move_when_holds_expire(staff_scraper, settings):
+    drop = DropFactory(total_stock=3)
+    holds = [services.reserve(user=UserFactory(), drop_id=drop.pk) for _ in range(3)]
+    now = timezone.now()
+    for hold, ago in zip(holds[:2], (7, 3), strict=True):
+        Reservation.objects.filter(pk=hold.pk).update(expires_at=now - timedelta(seconds=ago))
+    runs, returned = (
+        local("inventory_sweep_runs_total"),
+        local("inventory_sweep_units_returned_total"),
+    )
+    swept = local("inventory_sweep_duration_seconds_count")
+    started = time.time()
+
+    lapsed = staff_scraper()
+    assert total(lapsed, "inventory_holds_lapsed") == 2
+    assert 7 <= total(lapsed, "inventory_holds_lapsed_oldest_seconds") < 60
+
+    assert expire_reservations_task() == 2
+    assert local("inventory_sweep_runs_total") - runs == 1
+    assert local("inventory_sweep_units_returned_total") - returned == 2
+    assert local("inventory_sweep_duration_seconds_count") - swept == 1
+    assert local("inventory_sweep_last_run_timestamp_seconds") >= started
+    after = staff_scraper()
+    assert total(after, "inventory_holds_lapsed") == 0
+    assert total(after, "inventory_holds_lapsed_oldest_seconds") == 0
+
+    assert expire_reservations_task() == 0  # a run with nothing due still counts as a run
+    assert local("inventory_sweep_runs_total") - runs == 2
+    assert local("inventory_sweep_units_returned_total") - returned == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_open_websockets_are_counted_by_stream_until_they_close(drop_for_sockets):
+    gauge = "inventory_websockets_open"
+    before = {stream: local(gauge, stream=stream) for stream in ("drop", "all")}
+
+    def opened() -> tuple[float, float]:
+        return local(gauge, stream="drop") - before["drop"], local(gauge, stream="all") - before[
+            "all"
+        ]
+
+    def socket(path: str) -> WebsocketCommunicator:
+        return WebsocketCommunicator(application, path, headers=[(b"origin", ORIGIN.encode())])
+
+    try:
+        sockets = [
+            socket(path)
+            for path in (
+                f"/ws/drops/{drop_for_sockets}/",
+                f"/ws/drops/{drop_for_sockets}/",
+                "/ws/drops/",
+            )
+        ]
+        for watcher in sockets:
+            assert (await watcher.connect(timeout=5))[0]
+            await watcher.receive_json_from(timeout=5)  # connected
+            await watcher.receive_json_from(timeout=5)  # snapshot
+        assert opened() == (2, 1)
+
+        # An unknown drop: accepted, told so, closed by the server, and uncounted.
+        unknown = socket("/ws/drops/999999999/")
+        assert (await unknown.connect(timeout=5))[0]
+        assert (await unknown.receive_json_from(timeout=5))["type"] == "error"
+        assert (await unknown.receive_output(timeout=5))["type"] == "websocket.close"
+        await unknown.disconnect()
+        assert opened() == (2, 1)
+
+        await sockets[0].disconnect()
+        assert opened() == (1, 1)
+        for watcher in sockets[1:]:
+            await watcher.disconnect()
+        assert opened() == (0, 0)
+    finally:
+        # database_sync_to_async keeps its thread's connection (CONN_MAX_AGE); close it
+        # so the test database can be dropped at the end of the run.
+        await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def drop_for_sockets(transactional_db) -> int:
+    return DropFactory().pk
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_every_stock_change_is_sent_or_coalesced_once(settings):
+    settings.STOCK_EVENT_INTERVAL_SECONDS = 0.05
+    settings.STOCK_EVENT_BURST_INTERVAL_SECONDS = 0.1
+    settings.STOCK_EVENT_QUIET_SECONDS = 0.02
+    from reservations.tests.test_events import listening, stock
+
+    drop_id = 20_000_000 + int(time.time() * 1000) % 10_000_000
+    name = "inventory_live_events_total"
+
+    def counts() -> tuple[float, float]:
+        return local(name, kind="stock", outcome="sent"), local(
+            name, kind="stock", outcome="coalesced"
+        )
+
+    # The counters are the process's: wait for the process's own publisher (fed by
+    # earlier tests' commits) to have nothing left to offer.
+    deadline = time.monotonic() + 10
+    while events.publisher._stock:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    before = counts()
+    publisher = events.Publisher()  # one process's, as it gets a burst of commits
+    changes = 60
+
+    def moved() -> tuple[float, float]:
+        now = counts()
+        return now[0] - before[0], now[1] - before[1]
+
+    async with listening(drop_id) as heard:
+        for version in range(1, changes + 1):
+            publisher.put_stock(stock(drop_id, version))
+            await asyncio.sleep(0.003)
+        group = events.drop_group(drop_id)
+
+        def messages() -> list[int]:
+            return [m["version"] for _, m in heard if m["group"] == group]
+
+        deadline = time.monotonic() + 10
+        while sum(moved()) < changes or changes not in messages():
+            assert time.monotonic() < deadline, (moved(), messages())
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # room for a wrong extra count or message to show
+
+    sent_count, coalesced_count = moved()
+    assert (sent_count, coalesced_count) == (len(messages()), changes - len(messages()))
+    assert messages()[-1] == changes
+    assert 2 <= len(messages()) < changes  # a burst costs fewer messages than changes
+
+
+# Real processes sharing one PROMETHEUS_MULTIPROC_DIR
+
+
+def gunicorn_argv(port: int, workers: int) -> list[str]:
+    return [
+        str(BIN / "gunicorn"),
+        "inventory_project.wsgi",
+        "--config",
+        "python:inventory_project.gunicorn_conf",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+    ]
+
+
+def http(method: str, url: str, token: str | None = None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Token {token}"} if token else {}
+    request = urllib.request.Request(
+        url, method=method, headers=headers, data=b"" if method == "POST" else None
+    )
+    try:
+        with HTTP.open(request, timeout=15) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def scrape(web: str, token: str) -> list[tuple[str, dict, float]]:
+    status, body = http("GET", f"{web}/metrics", token)
+    assert status == 200, body
+    return parse(body.decode())
+
+
+def counted_by_process(directory: Path, name: str, **labels) -> dict[int, float]:
+    """Each process's own value of a counter, from its file in the directory."""
+    by_pid: dict[int, float] = {}
+    for path in directory.glob("counter_*.db"):
+        pid = int(path.stem.split("_")[1])
+        for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(path)):
+            _metric, sample, sample_labels, _help = json.loads(key)
+            if sample == name and labels.items() <= sample_labels.items():
+                by_pid[pid] = by_pid.get(pid, 0.0) + value
+    return by_pid
+
+
+@pytest.fixture
+def metrics_env(server_env, tmp_path):
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    return {**server_env, "DEBUG": "1", "PROMETHEUS_MULTIPROC_DIR": str(directory)}, directory
+
+
+@pytest.mark.processes
+@pytest.mark.xdist_group("servers")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(120)
+def test_two_gunicorn_workers_are_summed_by_one_scrape(
+    metrics_env, start_process, free_port, staff_user, user
+):
+    env, directory = metrics_env
+    port = free_port()
+    master = start_process(gunicorn_argv(port, 2), env=env, port=port, name="gunicorn")
+    web = f"http://127.0.0.1:{port}"
+    staff = Token.objects.create(user=staff_user).key
+    drop = DropFactory(total_stock=1000)
+    tokens = iter([Token.objects.create(user=UserFactory()).key for _ in range(200)])
+    created = "inventory_stock_actions_total"
+
+    # Concurrent reserves, in waves, until both workers have served some.
+    statuses: list[int] = []
+    with ThreadPoolExecutor(8) as pool:
+        while len(counted_by_process(directory, created, result="created")) < 2:
+            assert len(statuses) < 200, "one worker served everything"
+            wave = [next(tokens) for _ in range(8)]
+            statuses += pool.map(
+                lambda token: http("POST", f"{web}/api/reserve/{drop.pk}", token)[0], wave
+            )
+    assert set(statuses) == {201}
+    per_worker = counted_by_process(directory, created, result="created")
+    workers = {child.pid for child in psutil.Process(master.pid).children()}
+    assert set(per_worker) == workers and all(per_worker.values())
+
+    for _ in range(4):  # whichever worker answers the scrape sums both
+        samples = scrape(web, staff)
+        assert total(samples, created, action="reserve", result="created") == len(statuses)
+        assert total(
+            samples,
+            "inventory_http_request_duration_seconds_count",
+            route="api:reserve",
+            status="201",
+        ) == len(statuses)
+    assert Reservation.objects.filter(drop=drop).count() == len(statuses)
+
+    assert_refused(http("GET", f"{web}/metrics"), 401)
+    assert_refused(http("GET", f"{web}/metrics", Token.objects.create(user=user).key), 403)
+
+    # A worker dies: the master's child_exit hook drops its live gauges (here one left
+    # as a daphne would leave it), while its counters stay in the sum.
+    victim = min(workers)
+    live = MmapedDict(str(directory / f"gauge_liveall_{victim}.db"))
+    live.write_value(
+        json.dumps(
+            ["inventory_websockets_open", "inventory_websockets_open", {"stream": "drop"}, "h"]
+        ),
+        5.0,
+        0.0,
+    )
+    live.close()
+    assert total(scrape(web, staff), "inventory_websockets_open", pid=str(victim)) == 5
+    os.kill(victim, signal.SIGKILL)
+    until(lambda: not (directory / f"gauge_liveall_{victim}.db").exists(), timeout=30)
+    until(lambda: len(psutil.Process(master.pid).children()) == 2, timeout=30)
+    samples = scrape(web, staff)
+    assert not [s for s in samples if s[0] == "inventory_websockets_open"]
+    assert total(samples, created, action="reserve", result="created") == len(statuses)
+
+
+def assert_refused(answer: tuple[int, bytes], status: int) -> None:
+    assert answer[0] == status
+    assert isinstance(json.loads(answer[1])["error"], str)
+
+
+@pytest.mark.processes
+@pytest.mark.xdist_group("servers")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(180)
+def test_daphne_and_celery_report_through_gunicorns_scrape(
+    metrics_env, start_process, start_daphne, free_port, staff_user, tmp_path
+):
+    env, directory = metrics_env
+    env = {**env, "RESERVATION_TTL_SECONDS": "1"}
+    web_port, ws_port = free_port(), free_port()
+    start_process(gunicorn_argv(web_port, 1), env=env, port=web_port, name="gunicorn")
+    daphne = start_daphne(port=ws_port, env=env)
+    start_process(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "inventory_project",
+            "worker",
+            "--beat",
+            "--concurrency",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "--schedule",
+            str(tmp_path / "beat-schedule"),
+        ],
+        env=env,
+        name="celery",
+    )
+    web, ws = f"http://127.0.0.1:{web_port}", f"ws://127.0.0.1:{ws_port}"
+    staff = Token.objects.create(user=staff_user).key
+    drop = DropFactory(total_stock=5)
+    buyer = Token.objects.create(user=UserFactory()).key
+    daphne_pid = str(daphne.pid)
+
+    def swept(samples):
+        return samples if total(samples, "inventory_sweep_units_returned_total") >= 1 else None
+
+    def websockets(stream: str) -> float:
+        return total(scrape(web, staff), "inventory_websockets_open", stream=stream, pid=daphne_pid)
+
+    with ExitStack() as stack:
+        sockets = []
+        for path in (f"/ws/drops/{drop.pk}/", f"/ws/drops/{drop.pk}/", "/ws/drops/"):
+            socket = stack.enter_context(connect(f"{ws}{path}", origin=ORIGIN, proxy=None))
+            socket.recv(timeout=10)  # connected
+            socket.recv(timeout=10)  # snapshot
+            sockets.append(socket)
+        assert (websockets("drop"), websockets("all")) == (2, 1)
+
+        status, body = http("POST", f"{web}/api/reserve/{drop.pk}", buyer)
+        assert status == 201
+        hold = json.loads(body)["reservation"]["id"]
+        # Held for 1 s; beat's sweep on the Celery worker gives the unit back.
+        until(lambda: Reservation.objects.get(pk=hold).status == "EXPIRED", timeout=60)
+        samples = until(lambda: swept(scrape(web, staff)), timeout=10)
+        assert total(samples, "inventory_sweep_runs_total") >= 1
+        assert total(samples, "inventory_sweep_last_run_timestamp_seconds") > time.time() - 30
+        assert total(samples, "inventory_holds_lapsed") == 0
+        # The reserve (gunicorn) and the expiry (Celery) each sent stock to the sockets.
+        assert total(samples, "inventory_live_events_total", kind="stock", outcome="sent") >= 1
+
+        sockets[0].close()
+        until(lambda: websockets("drop") == 1, timeout=10)
+
+        # daphne stops with sockets open: its series goes with it, not left at its
+        # last value.
+        os.killpg(daphne.pid, signal.SIGTERM)
+        daphne.wait(timeout=30)
+        samples = scrape(web, staff)
+        assert not [s for s in samples if s[0] == "inventory_websockets_open"]

@@ -1,0 +1,32 @@
+// What the server hands the page: JSON embedded by the template (json_script), the API
+// routes it names (so no path is written here), and REST calls with the session cookie
+// and the CSRF token.
+
+export function readJson(id) {
+  const node = document.getElementById(id);
+  return node ? JSON.parse(node.textContent) : null;
+}
+
+// A route from the page's config with the object's id in its "{id}" slot.
+export const route = (template, id) => template.replace("{id}", encodeURIComponent(id));
+
+function csrfToken() {
+  const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+  return cookie ? decodeURIComponent(cookie.slice(10)) : document.querySelector("[name=csrfmiddlewaretoken]")?.value;
+}
+
+export async function callApi(url, method = "POST") {
+  const headers = { Accept: "application/json" };
+  const init = { method, headers, credentials: "same-origin" };
+  if (method !== "GET") Object.assign(headers, { "Content-Type": "application/json", "X-CSRFToken": csrfToken() });
+  if (method !== "GET") init.body = "{}";
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    return { ok: false, status: 0, error: "Network problem: the request did not reach the shop. Please try again." };
+  }
+  const body = await response.json().catch(() => ({}));
+  const error = body.error || `Something went wrong (HTTP ${response.status}). Please try again.`;
+  return { ok: response.ok, status: response.status, body, error };
+}
