@@ -2,8 +2,12 @@
 and for password managers (labels without colons, autocomplete hints, one line of
 password rules, each error under the field it is about)."""
 
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.core.exceptions import ValidationError
+
+from inventory_project import throttles
 
 USERNAME_ATTRS = {
     "autocomplete": "username",
@@ -52,3 +56,25 @@ class LogInForm(AuthenticationForm):
         kwargs.setdefault("label_suffix", "")
         super().__init__(request, *args, **kwargs)
         self.fields["username"].widget.attrs.update(USERNAME_ATTRS)
+
+
+class AdminLogInForm(AdminAuthenticationForm):
+    """The admin's log-in, on the shop's log-in counters (inventory_project.throttles):
+    a guesser gains nothing by moving to /admin/. Refused as a form error, the way the
+    admin shows every other."""
+
+    def clean(self):
+        wait = throttles.refusal(
+            self.request, None, [throttles.LoginRateThrottle, throttles.LoginFailureThrottle]
+        )
+        if wait is not None:
+            raise ValidationError(
+                f"Too many log-in attempts. Try again in {wait} seconds.", code="throttled"
+            )
+        try:
+            return super().clean()
+        except ValidationError:
+            throttles.record_login_failure(
+                self.request, throttles.submitted_username(self.request.POST)
+            )
+            raise

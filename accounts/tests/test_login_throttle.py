@@ -123,3 +123,19 @@ def test_a_username_with_a_lone_surrogate_is_refused_and_counted(throttle_rates,
 
     assert_json_error(response, 400)
     assert_locked(token_login(user.username, PASSWORD), window_s=3600)
+
+
+def test_the_admin_log_in_shares_the_failure_count_and_is_refused_when_locked(throttle_rates):
+    throttle_rates(login_failures_username="3/15min")
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    guesses = [token_login(staff.username, f"guess-{n}") for n in range(2)]
+    admin = Client()
+    wrong = admin.post("/admin/login/", {"username": staff.username, "password": "guess-2"})
+    right = admin.post("/admin/login/", {"username": staff.username, "password": PASSWORD})
+
+    assert [g.status_code for g in guesses] == [400, 400]
+    assert "Too many" not in wrong.content.decode()  # the third failure, counted
+    assert right.status_code == 200  # the form again, not the redirect of a log-in
+    assert "Too many log-in attempts" in right.content.decode()
+    assert "_auth_user_id" not in admin.session
+    assert_locked(token_login(staff.username, PASSWORD), window_s=900)
