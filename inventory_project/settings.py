@@ -317,5 +317,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # A sold-out drop answers thousands of 409s a second; they are business, not
     # warnings (the access log still has them). 5xx are still logged.
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # psycopg warns, over four lines, of each pipeline it could not flush to a
+        # server that went away; the request's 503 is logged already, in one line
+        # (inventory_project.unavailable).
+        "psycopg": {"level": "ERROR"},
+    },
 }
