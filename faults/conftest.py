@@ -1,4 +1,5 @@
-"""Fixtures of the fault suite: one production layout per module, restored before each test.
+"""Fixtures of the fault suite: one production layout per test process, restored before
+each test.
 
 Every test is marked `faults`; the quick ones also `faults_fast`. Unless the run selects
 the `faults` marker itself (`make faults` runs `pytest -m faults faults`), only the
@@ -7,7 +8,8 @@ quick ones are collected, so `make test` runs them and not the whole suite.
 
 import pytest
 
-from faults.harness import LOGS, Expectations, fault_stack, record
+from faults.checks import Expectations, record
+from faults.harness import LOGS, fault_stack
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,25 +26,25 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if id(item) not in dropped]
 
 
-@pytest.fixture(scope="module")
-def module_stack():
+@pytest.fixture(scope="session")
+def fault_layout():
     with fault_stack(LOGS) as fs:
         yield fs
 
 
 @pytest.fixture
-def fs(module_stack):
+def fs(fault_layout):
     """The module's layout, everything running and sweeping, as no earlier test left it."""
-    module_stack.restore()
-    return module_stack
+    fault_layout.restore()
+    return fault_layout
 
 
 @pytest.fixture
-def expect(request, module_stack):
+def expect(request, fault_layout):
     """The test's soft expectations; what it saw goes to var/faults/results.jsonl."""
     expectations = Expectations(request.node.name)
     yield expectations
     record(
         expectations.name,
-        {"failed": expectations.failed, "logs": str(module_stack.log_dir), **expectations.figures},
+        {"failed": expectations.failed, "logs": str(fault_layout.log_dir), **expectations.figures},
     )
