@@ -44,6 +44,7 @@ def throttle_rates(settings):
     }
     throttles._redis_skipped_until, throttles._redis_failing = 0.0, False
     throttles._refused_until.clear()
+    throttles._unsent.clear()
 
     def use(**rates):
         configured = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]

@@ -2,11 +2,13 @@
 and anonymous requests, and failed log-ins per username and per address.
 
 Counted in the cache's Redis (``CACHES["default"]``), through DRF's throttle classes.
-Each check is one round trip: a Lua script adds the hit and reads the window's time
-left (a fixed window, from its first hit), where DRF's ``SimpleRateThrottle`` gets and
-sets a pickled list of timestamps (two round trips; docs/benchmarks.md compares them).
-A fixed window lets a client spend up to twice its rate across a window's edge; that
-is still far from the hammering these stop.
+A process notes a client's hits and adds them in Redis a batch at a time (a tenth of
+the rate: _unsent_hits), each batch in one round trip: a Lua script adds the hits and
+reads the window's time left (a fixed window, from its first hit), where DRF's
+``SimpleRateThrottle`` gets and sets a pickled list of timestamps per request (two
+round trips; docs/benchmarks.md compares them). A fixed window lets a client spend up
+to twice its rate across a window's edge; that is still far from the hammering these
+stop.
 
 They fail open: when Redis errs or does not answer within the cache's socket timeout,
 the request goes through and this process leaves Redis alone for
@@ -72,6 +74,11 @@ _redis_skipped_until = 0.0  # monotonic; this process leaves Redis alone until t
 _redis_failing = False
 _refused_until: dict[str, float] = {}  # cache key -> monotonic end of its refused window
 _REFUSED_KEPT = 10_000  # beyond this many, lapsed entries are dropped
+# cache key -> (monotonic end of this process's window, hits noted but not yet in Redis)
+_unsent: dict[str, tuple[float, int]] = {}
+_UNSENT_KEPT = 200_000  # beyond this many, lapsed entries are dropped
+# The share of a rate a process may note before it adds the hits in Redis (_unsent_hits).
+BATCH_SHARE = 0.1
 
 
 def count(keys: list[str], windows_s: list[int], add: int) -> list[tuple[int, float]] | None:
@@ -103,6 +110,36 @@ def count(keys: list[str], windows_s: list[int], add: int) -> list[tuple[int, fl
         _redis_failing = False
         logger.warning("Throttles back on: Redis answers again")
     return [(int(reply[i]), int(reply[i + 1]) / 1000) for i in range(0, len(reply), 2)]
+
+
+def _unsent_hits(key: str, now: float, window_s: int, batch: int) -> int:
+    """Hits of this client to add in Redis now: 0 while fewer than ``batch`` are noted in
+    this process for the window, then all of them at once.
+
+    So a client's requests cost a round trip only one in ``batch`` (BATCH_SHARE of the
+    rate), and the one or two requests of most of a drop's buyers none at all: a round
+    trip per request cost the hot drop a quarter of its throughput and the sold-out
+    storm over a third (docs/benchmarks.md, "Throttles on the hot path"). What it costs
+    the limit: a client may get up to ``batch - 1`` requests more per web process and
+    window than the rate says; a low rate (log-in failures) has a batch of 1 and is
+    exact.
+    """
+    if batch <= 1:
+        return 1
+    end, unsent = _unsent.get(key, (0.0, 0))
+    if end <= now:
+        if len(_unsent) >= _UNSENT_KEPT:
+            for lapsed in [k for k, (until, _) in _unsent.items() if until <= now]:
+                _unsent.pop(lapsed, None)
+            if len(_unsent) >= _UNSENT_KEPT:
+                return 1  # that many clients in one window: count each in Redis
+        end, unsent = now + window_s, 0
+    unsent += 1
+    if unsent < batch:
+        _unsent[key] = (end, unsent)
+        return 0
+    _unsent[key] = (end, 0)
+    return unsent
 
 
 def _remember_refusal(key: str, until: float, now: float) -> None:
@@ -194,7 +231,11 @@ class RateThrottle(SimpleRateThrottle):
                 self.wait_s = refused_until - now
                 return False
             _refused_until.pop(memo_key, None)
-        counted = count([self.key], [self.duration], 1)
+        batch = max(1, int(self.num_requests * BATCH_SHARE))
+        add = _unsent_hits(memo_key, now, self.duration, batch)
+        if add == 0:
+            return True
+        counted = count([self.key], [self.duration], add)
         if counted is None:
             return True
         [(hits, left)] = counted
