@@ -15,6 +15,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import pytest
+
 from faults.burst import Answer, Burst
 from faults.harness import (
     GRACE_S,
@@ -193,6 +195,14 @@ def mentions(body, *words: str) -> bool:
     text = json.dumps(body).lower()
     return all(word in text for word in words)
 
+
+# Every fault test: starts real servers, shares the process's layout (xdist group).
+FAULT_TEST = [
+    pytest.mark.faults,
+    pytest.mark.processes,
+    pytest.mark.xdist_group("faults"),
+    pytest.mark.timeout(240),
+]
 
 # A sweep that has not run for 3 intervals is stale (what /api/health is to report).
 STALE_AFTER_S = 3 * SWEEP_S

@@ -10,6 +10,7 @@ import pytest
 
 from faults.burst import Burst, Prober
 from faults.checks import (
+    FAULT_TEST,
     STALE_AFTER_S,
     finish,
     hold_all,
@@ -29,12 +30,7 @@ from faults.harness import (
     poll,
 )
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.processes,
-    pytest.mark.xdist_group("faults"),
-    pytest.mark.timeout(240),
-]
+pytestmark = FAULT_TEST
 
 
 @pytest.mark.faults_fast

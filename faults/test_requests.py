@@ -13,6 +13,7 @@ import pytest
 
 from faults.burst import Answer, Burst, Client, p50_ms
 from faults.checks import (
+    FAULT_TEST,
     Expectations,
     examples,
     finish,
@@ -27,12 +28,7 @@ from faults.harness import (
     poll,
 )
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.processes,
-    pytest.mark.xdist_group("faults"),
-    pytest.mark.timeout(240),
-]
+pytestmark = FAULT_TEST
 
 
 @pytest.mark.faults_fast

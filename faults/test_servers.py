@@ -9,6 +9,7 @@ import pytest
 
 from faults.burst import Burst, Prober
 from faults.checks import (
+    FAULT_TEST,
     examples,
     finish,
     mentions,
@@ -21,12 +22,7 @@ from faults.harness import (
     poll,
 )
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.processes,
-    pytest.mark.xdist_group("faults"),
-    pytest.mark.timeout(240),
-]
+pytestmark = FAULT_TEST
 
 # Answers during a frozen database: each within the bound below, so no worker is held
 # for the whole freeze. The burst has one buyer per gunicorn worker.

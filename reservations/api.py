@@ -29,6 +29,13 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     ),
 )
 KEY_REUSED = domain_error("The Idempotency-Key was used for a different request.")
+# What purchase and cancel refuse, besides bad input.
+HOLD_REFUSALS = {
+    404: domain_error("No such reservation of yours."),
+    409: domain_error("The reservation is not active (purchased or cancelled)."),
+    410: domain_error("The hold has expired."),
+    422: KEY_REUSED,
+}
 
 
 class ReservationViewSet(viewsets.GenericViewSet):
@@ -75,10 +82,7 @@ class ReservationViewSet(viewsets.GenericViewSet):
             201: inline_serializer(
                 "Purchased", {"message": CharField(), "purchase": PurchaseSerializer()}
             ),
-            404: domain_error("No such reservation of yours."),
-            409: domain_error("The reservation is not active (purchased or cancelled)."),
-            410: domain_error("The hold has expired."),
-            422: KEY_REUSED,
+            **HOLD_REFUSALS,
         },
     )
     def purchase(self, request, reservation_id: int):
@@ -103,10 +107,7 @@ class ReservationViewSet(viewsets.GenericViewSet):
             200: inline_serializer(
                 "Cancelled", {"message": CharField(), "reservation": ReservationSerializer()}
             ),
-            404: domain_error("No such reservation of yours."),
-            409: domain_error("The reservation is not active (purchased or cancelled)."),
-            410: domain_error("The hold has expired."),
-            422: KEY_REUSED,
+            **HOLD_REFUSALS,
         },
     )
     def cancel(self, request, reservation_id: int):
