@@ -54,8 +54,8 @@ class DropAdmin(admin.ModelAdmin):
                 drop_end_time=obj.drop_end_time,
                 purchase_limit=obj.purchase_limit,
             )
+            # The admin goes on with obj (log entry, redirect): it is the created drop.
             obj.pk, obj.available_stock = created.pk, created.available_stock
-            obj._state.adding = False
             return
         obj.save(update_fields=[*EDITABLE_FIELDS, "updated_at"])
         if "total_stock" in form.changed_data:

@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
@@ -42,6 +43,17 @@ def test_staff_creates_a_drop_with_all_stock_available(admin_client):
     assert response.status_code == 302, response.content
     drop = Drop.objects.get(name="Dunk Low Panda")
     assert (drop.total_stock, drop.available_stock, drop.price) == (20, 20, Decimal("110.00"))
+
+
+def test_save_and_continue_opens_the_created_drop_and_logs_its_addition(admin_client):
+    response = admin_client.post(
+        reverse("admin:drops_drop_add"), drop_form(_continue="Save and continue editing")
+    )
+    drop = Drop.objects.get(name="Dunk Low Panda")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:drops_drop_change", args=[drop.pk])
+    assert LogEntry.objects.filter(object_id=str(drop.pk), action_flag=ADDITION).count() == 1
+    assert Drop.objects.count() == 1
 
 
 @pytest.mark.parametrize(
