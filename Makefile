@@ -16,12 +16,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 # The servers share one metrics directory, emptied first: files of a previous run's
-# processes would count again (docs/operations.md).
+# processes would count again (docs/operations.md). `make run DEMO_RESET=1` empties the
+# database and seeds the demo afresh.
 run: $(STAMP)
 	rm -rf var/prometheus
 	DEBUG=$${DEBUG:-1} WEBSOCKET_URL=$${WEBSOCKET_URL:-ws://127.0.0.1:8001/ws/} \
 	  $(WITH_SERVICES) sh -c '$(PY) manage.py migrate --noinput -v0 \
-	    && $(PY) manage.py seed_demo \
+	    && $(PY) manage.py seed_demo$(if $(DEMO_RESET), --reset) \
 	    && PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/var/prometheus" \
 	      PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec honcho start -f Procfile'
 

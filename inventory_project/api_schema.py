@@ -12,6 +12,8 @@ from drf_spectacular.plumbing import force_instance, is_list_serializer
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions, serializers
 
+from inventory_project.api_errors import STATUS_BY_CODE
+
 # DRF refuses NUL in every CharField (PostgreSQL cannot store it) and, unless
 # allow_blank, a value that is empty once trimmed.
 NO_NUL = r"^[^\x00]*$"
@@ -23,6 +25,13 @@ class ErrorSerializer(serializers.Serializer):
     """Every error answer of the API (inventory_project.api_errors)."""
 
     error = serializers.CharField(help_text="A readable sentence; a field's name comes first.")
+    code = serializers.CharField(
+        help_text="Stable, for programs to branch on (the sentence may change): a refusal "
+        f"of the stock rules ({', '.join(f'`{code}`' for code in STATUS_BY_CODE)}); one "
+        "of DRF's (`invalid`, `parse_error`, `not_authenticated`, `authentication_failed`, "
+        "`permission_denied`, `not_found`, `unsupported_media_type`, `throttled`, ...); "
+        "`request_too_large` or `unavailable`."
+    )
     fields = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
         required=False,

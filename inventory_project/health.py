@@ -94,7 +94,7 @@ class ReadinessView(HealthView):
                 else "PostgreSQL is unavailable."
             )
             response = Response(
-                {"error": error, "status": "unavailable", "checks": checks},
+                {"error": error, "code": "unavailable", "status": "unavailable", "checks": checks},
                 status=503,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )

@@ -19,10 +19,8 @@ which would put its cursor in front of the prepared reserve statement
 """
 
 import atexit
-import functools
 import logging
 import os
-import re
 import time
 from datetime import timedelta
 
@@ -36,13 +34,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
-from rest_framework.exceptions import APIException
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAdminUser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
-
-from reservations.exceptions import StockError
 
 logger = logging.getLogger(__name__)
 
@@ -162,30 +157,17 @@ def _result(success: str, status: int) -> str:
     return "server_error" if status >= 500 else f"http_{status}"
 
 
-def note_refusal(request, exc: Exception) -> None:
+def note_refusal(request, code: str) -> None:
     """Record why the API refused ``request`` (a DRF Request), for STOCK_ACTIONS.
 
-    Called by the API's exception handler. A domain error's code or DRF's
-    (``throttled``, ``not_authenticated``, ``invalid``); anything else is left to the
-    status (a fault's 503 is ``unavailable``).
+    Called by the API's exception handler with the error's code: a domain error's
+    (``sold_out``, ``hold_expired``, ...) or DRF's (``throttled``, ``not_authenticated``,
+    ``invalid``). A request answered without one is labelled by its status (a fault's
+    503 is ``unavailable``).
     """
     http_request = getattr(request, "_request", None)
-    if http_request is not None and isinstance(exc, StockError | APIException):
-        http_request.stock_result = _code(exc)
-
-
-def _code(exc: Exception) -> str:
-    code = getattr(exc, "code", None)
-    if isinstance(code, str):
-        return code
-    code = getattr(exc, "default_code", None)
-    return code if isinstance(code, str) else _snake_name(type(exc))
-
-
-@functools.cache
-def _snake_name(cls: type) -> str:
-    """SoldOut -> sold_out: a bounded label, one per exception class."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+    if http_request is not None:
+        http_request.stock_result = code
 
 
 class LapsedHolds:

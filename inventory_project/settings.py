@@ -55,8 +55,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Innermost, so its 503 still passes through the others (security headers).
+    # Inside the others, so its 503 still passes through them (security headers).
     "inventory_project.unavailable.DatabaseUnavailableMiddleware",
+    # DEBUG only (make run): the shop's 404 page and JSON API errors instead of Django's
+    # debug pages; innermost for the same reason.
+    "inventory_project.api_errors.DebugErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "inventory_project.urls"
@@ -309,12 +312,18 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# Celery logs each task a worker receives and finishes, and beat each task it sends:
+# with the sweep every second and the republish every 5 s, three and more lines a
+# second that say nothing. Failures are still logged (ERROR), and the tasks log what
+# they did when they did something (reservations/tasks.py). LOG_LEVEL=DEBUG shows all.
+_CELERY_PER_TASK_LEVEL = "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # A sold-out drop answers thousands of 409s a second; they are business, not
     # warnings (the access log still has them). 5xx are still logged.
     "loggers": {
@@ -323,5 +332,8 @@ LOGGING = {
         # server that went away; the request's 503 is logged already, in one line
         # (inventory_project.unavailable).
         "psycopg": {"level": "ERROR"},
+        "celery.worker.strategy": {"level": _CELERY_PER_TASK_LEVEL},  # "Task ... received"
+        "celery.app.trace": {"level": _CELERY_PER_TASK_LEVEL},  # "Task ... succeeded in"
+        "celery.beat": {"level": _CELERY_PER_TASK_LEVEL},  # "Sending due task"
     },
 }

@@ -38,7 +38,10 @@ class DatabaseUnavailableMiddleware:
         )
         if request.path.startswith("/api/"):
             response = JsonResponse(
-                {"error": "The shop is busy or briefly unavailable; try again shortly."},
+                {
+                    "error": "The shop is busy or briefly unavailable; try again shortly.",
+                    "code": "unavailable",
+                },
                 status=503,
             )
         else:

@@ -1,49 +1,58 @@
-"""Domain errors raised by reservations.services; each knows its HTTP status."""
+"""Refusals of the stock rules (reservations.services).
+
+Each error has a stable ``code``: clients branch on it (the API's ``"code"``, the page
+script, the outcome metric), so a code never changes once published; the message may.
+Which HTTP status a code gets is the API's business (inventory_project/api_errors.py).
+"""
+
+from inventory_project.errors import ApplicationError
 
 
-class StockError(Exception):
-    status_code = 409
+class StockError(ApplicationError):
+    code = "stock_conflict"
     default_message = "The request conflicts with the drop's stock."
-
-    def __init__(self, message: str | None = None):
-        super().__init__(message or self.default_message)
-        self.message = message or self.default_message
 
 
 class DropNotFound(StockError):
-    status_code = 404
+    code = "drop_not_found"
     default_message = "Drop not found."
 
 
 class ReservationNotFound(StockError):
-    status_code = 404
+    code = "reservation_not_found"
     default_message = "Reservation not found."
 
 
 class DropNotOpen(StockError):
+    code = "not_open"
     default_message = "The drop is not open."
 
 
 class SoldOut(StockError):
+    code = "sold_out"
     default_message = "Sold out."
 
 
 class AlreadyReserved(StockError):
+    code = "already_reserved"
     default_message = "You already hold a reservation for this drop."
 
 
 class PurchaseLimitReached(StockError):
+    code = "purchase_limit_reached"
     default_message = "You have reached the purchase limit for this drop."
 
 
 class ReservationNotActive(StockError):
+    code = "not_active"
     default_message = "The reservation is not active."
 
 
 class ReservationExpired(StockError):
-    status_code = 410
+    code = "hold_expired"
     default_message = "The reservation has expired."
 
 
 class StockBelowCommitted(StockError):
+    code = "stock_below_committed"
     default_message = "Total stock cannot go below what is already held or sold."

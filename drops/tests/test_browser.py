@@ -466,6 +466,62 @@ def test_on_a_phone_the_nav_keeps_one_line_and_orders_are_cards_in_local_time(li
         assert page.js_errors == []
 
 
+def test_the_page_reads_a_refused_buy_by_its_code(live_system):
+    """hold_expired ends the hold on the page at once; any other refusal (not_active
+    here) makes the page ask the server for the buyer's holds. Both by the error's code,
+    never its HTTP status."""
+    from playwright.sync_api import expect
+
+    buyer = UserFactory(username="gina")
+    drop = services.create_drop(name="Air Test 10 'Codes'", price=Decimal("140.00"), total_stock=5)
+
+    def lapse_hold():
+        Reservation.objects.filter(user=buyer, status="ACTIVE").update(expires_at=timezone.now())
+
+    def release_hold():
+        held = Reservation.objects.get(user=buyer, status="ACTIVE")
+        services.release_reservation(reservation_id=held.pk)
+
+    with chromium() as browser:
+        page = log_in(browser, live_system, "gina")
+        asked = []  # the page's requests for the buyer's holds
+        page.on("request", lambda r: r.url.endswith("/api/reservations") and asked.append(r.url))
+        page.goto(f"/drops/{drop.pk}/")
+        expect(page.locator("#connection-status")).to_have_attribute("data-state", "live")
+        panel, message = page.locator("#reservation-panel"), page.locator("#action-message")
+
+        # The hold lapses on the server while the page's own countdown still runs.
+        page.locator("#reserve-button").click()
+        expect(panel).to_have_attribute("data-state", "active")
+        in_thread(lapse_hold)
+        page.locator("#purchase-button").click()
+        # Well before the page's countdown (HOLD_SECONDS) could end the hold itself.
+        expect(panel).to_have_attribute("data-state", "expired", timeout=3_000)
+        expect(message).to_have_text("The reservation has expired.")
+        assert asked == []
+
+        # Staff release the hold: the refusal sends the page to the server, which says
+        # there is no hold any more.
+        page.locator("#reserve-button").click()
+        expect(panel).to_have_attribute("data-state", "active")
+        in_thread(release_hold)
+        page.locator("#purchase-button").click()
+        expect(message).to_have_text("The reservation is cancelled.")
+        expect(panel).to_have_attribute("data-state", "none")
+        assert len(asked) == 1
+
+        # The demo runs with DEBUG on: unknown pages are still the shop's own page and
+        # unknown API routes JSON.
+        missing = page.goto("/no-such-page/")
+        assert missing.status == 404
+        expect(page.locator("h1")).to_have_text("Page not found")
+        api = page.request.post("/api/reserve/abc")
+        assert (api.status, api.json()["code"]) == (404, "not_found")
+        assert page.js_errors == []
+
+    assert not Reservation.objects.filter(user=buyer, status="ACTIVE").exists()
+
+
 def buy(user, drop):
     reservation = services.reserve(user=user, drop_id=drop.pk)
     return services.purchase(user=user, reservation_id=reservation.pk)

@@ -144,6 +144,25 @@ def test_reserve_purchase_and_cancel_are_counted_by_result(user, throttle_rates)
 
 
 @pytest.mark.django_db
+def test_a_refusal_is_counted_by_its_code(user):
+    buyer = token_client(user)
+    upcoming = DropFactory(drop_start_time=timezone.now() + timedelta(hours=1))
+    held = services.reserve(user=user, drop_id=DropFactory().pk)
+    Reservation.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    actions = "inventory_stock_actions_total"
+    before = {
+        "not_open": local(actions, action="reserve", result="not_open"),
+        "hold_expired": local(actions, action="purchase", result="hold_expired"),
+    }
+
+    assert_json_error(buyer.post(f"/api/reserve/{upcoming.pk}"), 409, "not_open")
+    assert_json_error(buyer.post(f"/api/purchase/{held.pk}"), 410, "hold_expired")
+
+    assert local(actions, action="reserve", result="not_open") == before["not_open"] + 1
+    assert local(actions, action="purchase", result="hold_expired") == before["hold_expired"] + 1
+
+
+@pytest.mark.django_db
 def test_latency_is_observed_by_route_name_never_by_path(auth_client, staff_scraper):
     drops = [DropFactory(), DropFactory()]
     count = "inventory_http_request_duration_seconds_count"

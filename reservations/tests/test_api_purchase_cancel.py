@@ -50,7 +50,9 @@ def test_purchase_requires_authentication(api_client, user, drop):
 def test_purchase_of_unknown_reservation_is_a_json_404(auth_client, user, drop):
     held = services.reserve(user=user, drop_id=drop.pk)
 
-    body = assert_json_error(auth_client.post(f"/api/purchase/{held.pk + 1000}"), 404)
+    body = assert_json_error(
+        auth_client.post(f"/api/purchase/{held.pk + 1000}"), 404, "reservation_not_found"
+    )
 
     assert body["error"] == "Reservation not found."
     assert not Purchase.objects.exists()
@@ -64,7 +66,7 @@ def test_purchase_with_malformed_id_is_a_json_404(auth_client, reservation_id):
 def test_purchase_of_someone_elses_reservation_is_a_json_404(auth_client, other_user, drop):
     theirs = services.reserve(user=other_user, drop_id=drop.pk)
 
-    assert_json_error(auth_client.post(f"/api/purchase/{theirs.pk}"), 404)
+    assert_json_error(auth_client.post(f"/api/purchase/{theirs.pk}"), 404, "reservation_not_found")
 
     theirs.refresh_from_db()
     assert theirs.status == ACTIVE
@@ -76,7 +78,7 @@ def test_second_purchase_of_a_reservation_is_refused(auth_client, user, drop):
     held = services.reserve(user=user, drop_id=drop.pk)
     assert auth_client.post(f"/api/purchase/{held.pk}").status_code == 201
 
-    body = assert_json_error(auth_client.post(f"/api/purchase/{held.pk}"), 409)
+    body = assert_json_error(auth_client.post(f"/api/purchase/{held.pk}"), 409, "not_active")
 
     assert "purchased" in body["error"]
     assert Purchase.objects.count() == 1
@@ -88,7 +90,7 @@ def test_purchase_of_a_cancelled_reservation_is_refused(auth_client, user, drop)
     held = services.reserve(user=user, drop_id=drop.pk)
     assert auth_client.post(f"/api/reservations/{held.pk}/cancel").status_code == 200
 
-    body = assert_json_error(auth_client.post(f"/api/purchase/{held.pk}"), 409)
+    body = assert_json_error(auth_client.post(f"/api/purchase/{held.pk}"), 409, "not_active")
 
     assert "cancelled" in body["error"]
     assert not Purchase.objects.exists()
@@ -101,7 +103,7 @@ def test_purchase_of_a_lapsed_hold_expires_it_and_returns_the_unit_once(auth_cli
     lapse(held)
     assert available(drop) == 4
 
-    body = assert_json_error(auth_client.post(f"/api/purchase/{held.pk}"), 410)
+    body = assert_json_error(auth_client.post(f"/api/purchase/{held.pk}"), 410, "hold_expired")
 
     assert "expired" in body["error"]
     held.refresh_from_db()
@@ -112,7 +114,7 @@ def test_purchase_of_a_lapsed_hold_expires_it_and_returns_the_unit_once(auth_cli
 
     # Neither a retry nor the sweep returns the unit a second time; the retry hears
     # the same answer.
-    assert_json_error(auth_client.post(f"/api/purchase/{held.pk}"), 410)
+    assert_json_error(auth_client.post(f"/api/purchase/{held.pk}"), 410, "hold_expired")
     assert services.expire_due() == 0
     assert available(drop) == 5
     assert_stock_adds_up()
@@ -182,7 +184,9 @@ def test_cancel_of_someone_elses_reservation_is_a_json_404(auth_client, other_us
 
 
 def test_cancel_of_unknown_reservation_is_a_json_404(auth_client):
-    assert_json_error(auth_client.post("/api/reservations/12345/cancel"), 404)
+    assert_json_error(
+        auth_client.post("/api/reservations/12345/cancel"), 404, "reservation_not_found"
+    )
 
 
 def test_second_cancel_is_refused_and_returns_nothing_more(auth_client, user, drop):
@@ -212,7 +216,7 @@ def test_cancel_of_a_lapsed_hold_expires_it_and_returns_the_unit_once(auth_clien
     held = services.reserve(user=user, drop_id=drop.pk)
     lapse(held)
 
-    assert_json_error(auth_client.post(f"/api/reservations/{held.pk}/cancel"), 410)
+    assert_json_error(auth_client.post(f"/api/reservations/{held.pk}/cancel"), 410, "hold_expired")
 
     held.refresh_from_db()
     assert held.status == Reservation.Status.EXPIRED

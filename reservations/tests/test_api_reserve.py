@@ -48,19 +48,21 @@ def test_reserve_bumps_the_stock_version(auth_client, drop):
 
 
 def test_reserve_requires_authentication(api_client, drop):
-    assert_json_error(api_client.post(f"/api/reserve/{drop.pk}"), 401)
+    assert_json_error(api_client.post(f"/api/reserve/{drop.pk}"), 401, "not_authenticated")
     assert not Reservation.objects.exists()
     assert available(drop) == 5
 
 
 def test_reserve_of_unknown_drop_is_a_json_404(auth_client, drop):
-    body = assert_json_error(auth_client.post(f"/api/reserve/{drop.pk + 1000}"), 404)
+    body = assert_json_error(
+        auth_client.post(f"/api/reserve/{drop.pk + 1000}"), 404, "drop_not_found"
+    )
     assert body["error"] == "Drop not found."
 
 
 @pytest.mark.parametrize("drop_id", ["abc", "0", "-1", "1.5", "99999999999999999999999"])
 def test_reserve_with_malformed_drop_id_is_a_json_404(auth_client, drop_id):
-    assert_json_error(auth_client.post(f"/api/reserve/{drop_id}"), 404)
+    assert_json_error(auth_client.post(f"/api/reserve/{drop_id}"), 404, "not_found")
 
 
 def test_reserve_with_largest_routable_id_is_a_json_404(auth_client):
@@ -73,7 +75,7 @@ def test_second_reserve_by_same_buyer_is_refused(auth_client, drop):
     second = auth_client.post(f"/api/reserve/{drop.pk}")
 
     assert first.status_code == 201
-    body = assert_json_error(second, 409)
+    body = assert_json_error(second, 409, "already_reserved")
     assert "already hold" in body["error"]
     assert Reservation.objects.count() == 1
     assert available(drop) == 4
@@ -98,7 +100,7 @@ def test_reserve_when_sold_out_is_refused(auth_client, other_user):
     drop = DropFactory(total_stock=1)
     services.reserve(user=other_user, drop_id=drop.pk)
 
-    body = assert_json_error(auth_client.post(f"/api/reserve/{drop.pk}"), 409)
+    body = assert_json_error(auth_client.post(f"/api/reserve/{drop.pk}"), 409, "sold_out")
 
     assert body["error"] == "Sold out."
     assert Reservation.objects.count() == 1
@@ -119,7 +121,7 @@ def test_reserve_of_last_unit_leaves_none(auth_client, other_client):
 def test_reserve_before_start_is_refused_with_the_start_time(auth_client):
     drop = UpcomingDropFactory()
 
-    body = assert_json_error(auth_client.post(f"/api/reserve/{drop.pk}"), 409)
+    body = assert_json_error(auth_client.post(f"/api/reserve/{drop.pk}"), 409, "not_open")
 
     assert "not started" in body["error"]
     assert drop.drop_start_time.isoformat() in body["error"]
@@ -133,7 +135,7 @@ def test_reserve_after_end_is_refused(auth_client):
         drop_start_time=now - timedelta(hours=2), drop_end_time=now - timedelta(seconds=1)
     )
 
-    body = assert_json_error(auth_client.post(f"/api/reserve/{drop.pk}"), 409)
+    body = assert_json_error(auth_client.post(f"/api/reserve/{drop.pk}"), 409, "not_open")
 
     assert "ended" in body["error"]
     assert not Reservation.objects.exists()
@@ -144,7 +146,9 @@ def test_reserve_after_reaching_purchase_limit_is_refused(auth_client, drop):
     held = auth_client.post(f"/api/reserve/{drop.pk}").json()["reservation"]
     assert auth_client.post(f"/api/purchase/{held['id']}").status_code == 201
 
-    body = assert_json_error(auth_client.post(f"/api/reserve/{drop.pk}"), 409)
+    body = assert_json_error(
+        auth_client.post(f"/api/reserve/{drop.pk}"), 409, "purchase_limit_reached"
+    )
 
     assert "purchase limit" in body["error"]
     assert available(drop) == 4
@@ -167,7 +171,7 @@ def test_buyer_may_buy_up_to_the_purchase_limit(auth_client):
 def test_reserve_naming_another_user_is_forbidden(auth_client, other_user, drop):
     response = auth_client.post(f"/api/reserve/{drop.pk}", {"userId": other_user.pk}, format="json")
 
-    assert_json_error(response, 403)
+    assert_json_error(response, 403, "permission_denied")
     assert not Reservation.objects.exists()
     assert available(drop) == 5
 

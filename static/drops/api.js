@@ -15,6 +15,9 @@ function csrfToken() {
   return cookie ? decodeURIComponent(cookie.slice(10)) : document.querySelector("[name=csrfmiddlewaretoken]")?.value;
 }
 
+// Resolves to {ok: true, body} or {ok: false, code, error}: callers branch on the error's
+// stable code ("sold_out", "hold_expired", ...; inventory_project/api_errors.py), never
+// on the HTTP status, and show its sentence.
 export async function callApi(url, method = "POST") {
   const headers = { Accept: "application/json" };
   const init = { method, headers, credentials: "same-origin" };
@@ -24,9 +27,11 @@ export async function callApi(url, method = "POST") {
   try {
     response = await fetch(url, init);
   } catch {
-    return { ok: false, status: 0, error: "Network problem: the request did not reach the shop. Please try again." };
+    return { ok: false, code: "network_error", error: "Network problem: the request did not reach the shop. Please try again." };
   }
   const body = await response.json().catch(() => ({}));
+  if (response.ok) return { ok: true, body };
+  // An answer that is not the API's JSON (a proxy's error page) has no code.
   const error = body.error || `Something went wrong (HTTP ${response.status}). Please try again.`;
-  return { ok: response.ok, status: response.status, body, error };
+  return { ok: false, code: body.code || "unknown", error };
 }

@@ -96,8 +96,10 @@ export function setupDetail(root, urls) {
       succeeded(result.body);
     } else {
       say(result.error, "error");
-      if (result.status === 410) reservation = { ...reservation, status: "EXPIRED" };
-      else if (result.status) await syncReservation();
+      if (result.code === "hold_expired") reservation = { ...reservation, status: "EXPIRED" };
+      // Any other refusal (not active, sold out, ...) may mean this page's idea of the
+      // buyer's hold is stale; a request that never arrived says nothing about it.
+      else if (result.code !== "network_error") await syncReservation();
     }
     update();
   }

@@ -1,12 +1,14 @@
-import os
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from drops.models import Drop
+from inventory_project.devservices import demo_credentials, demo_password
 from reservations import services
 
 DEMO_DROP = "Air Demo 1 'Launch Day'"
@@ -16,8 +18,22 @@ UPCOMING_DROP = "Air Demo 2 'Night Run'"
 class Command(BaseCommand):
     help = "Create a demo staff user, a demo buyer and demo drops (for the quick start only)."
 
-    def handle(self, *args, **options):
-        password = os.environ.get("DEMO_PASSWORD", "drop-demo-2026")
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="Empty the database first (every drop, order and account); DEBUG only.",
+        )
+
+    def handle(self, *args, reset=False, **options):
+        if reset:
+            # flush empties every table: harmless on the quick start's own database,
+            # ruinous on any other that DATABASE_URL might name.
+            if not settings.DEBUG:
+                raise CommandError("--reset empties the whole database; it needs DEBUG=1.")
+            call_command("flush", interactive=False, verbosity=0)
+            self.stdout.write("Database emptied.")
+        password = demo_password()
         User = get_user_model()
         for username, staff in (("staff", True), ("buyer", False)):
             user, _ = User.objects.get_or_create(username=username)
@@ -34,11 +50,4 @@ class Command(BaseCommand):
                 total_stock=50,
                 drop_start_time=now + timedelta(minutes=10),
             )
-        self.stdout.write(
-            self.style.SUCCESS(
-                "Demo ready.\n"
-                f"  staff (admin at /admin/): username 'staff', password '{password}'\n"
-                f"  buyer:                    username 'buyer', password '{password}'\n"
-                "  shop: http://127.0.0.1:8000/   API: http://127.0.0.1:8000/api/docs/"
-            )
-        )
+        self.stdout.write(self.style.SUCCESS("Demo data ready.\n" + demo_credentials(password)))
