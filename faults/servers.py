@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from inventory_project.devservices import free_port, wait_for_port
+from inventory_project.devservices import free_port, redis_argv, wait_for_port
 
 # Durability is not what the suite tests, and fsync on a shared disk would make every
 # commit (and so every timing it measures) depend on the neighbours' I/O.
@@ -195,19 +195,7 @@ class Redis:
         """Start on the same port as before, so every client's URL stays right."""
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [
-                    self.binary,
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(self.root),
-                ],
+                redis_argv(self.binary, port=self.port, data_dir=self.root),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

