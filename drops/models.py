@@ -6,11 +6,26 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from drops import media
+
+# How many colours the drawn fallback shoe comes in (data-art in static/drops/drops.css).
+FALLBACK_ART_COLOURS = 4
+
 
 class Drop(models.Model):
     """A limited run of one product. Stock fields change only in reservations.services."""
 
     name = models.CharField(max_length=200)
+    # Defaults in the database too: the benchmark and fault suites insert drops in SQL.
+    colourway = models.CharField(
+        max_length=100, blank=True, default="", db_default="", help_text='e.g. "Gym Red/White"'
+    )
+    style_code = models.CharField(
+        max_length=30, blank=True, default="", db_default="", help_text='e.g. "DZ5485-612"'
+    )
+    description = models.CharField(max_length=300, blank=True, default="", db_default="")
+    # The original upload; its card and detail renditions sit next to it (drops.media).
+    photo = models.ImageField(upload_to="drops/", blank=True, default="", db_default="")
     price = models.DecimalField(
         max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
     )
@@ -51,6 +66,17 @@ class Drop(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("drop-detail", args=[self.pk])
+
+    @property
+    def photo_urls(self) -> dict[str, str] | None:
+        """The photo's card and detail renditions; None without a photo."""
+        return media.rendition_urls(self.photo)
+
+    @property
+    def fallback_art(self) -> int:
+        """Which drawn-shoe colour a drop without a photo wears: fixed by its id, so
+        it stays the same wherever the drop is listed (static/drops/drops.css)."""
+        return self.pk % FALLBACK_ART_COLOURS if self.pk else 0
 
     def has_started(self, now) -> bool:
         return self.drop_start_time <= now

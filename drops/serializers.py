@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from drops.models import Drop
@@ -10,6 +11,11 @@ from drops.models import Drop
 class RecentPurchaseSerializer(serializers.Serializer):
     username = serializers.CharField()
     timestamp = serializers.DateTimeField()
+
+
+class PhotoSerializer(serializers.Serializer):
+    card = serializers.CharField(help_text="About 640 px wide, WebP; a path on this host.")
+    detail = serializers.CharField(help_text="About 1280 px wide, WebP; a path on this host.")
 
 
 class DropSerializer(serializers.ModelSerializer):
@@ -22,6 +28,8 @@ class DropSerializer(serializers.ModelSerializer):
         source="drop_end_time", read_only=True, allow_null=True, help_text="null: no end."
     )
     purchaseLimit = serializers.IntegerField(source="purchase_limit", read_only=True)
+    styleCode = serializers.CharField(source="style_code", read_only=True)
+    photo = serializers.SerializerMethodField(help_text="null: no photo (pages draw a shoe).")
     version = serializers.IntegerField(source="stock_version", read_only=True)
     recentPurchases = RecentPurchaseSerializer(
         source="recent_purchases", many=True, read_only=True, default=list
@@ -32,6 +40,10 @@ class DropSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "name",
+            "colourway",
+            "styleCode",
+            "description",
+            "photo",
             "price",
             "availableStock",
             "totalStock",
@@ -41,6 +53,12 @@ class DropSerializer(serializers.ModelSerializer):
             "version",
             "recentPurchases",
         ]
+        read_only_fields = ["colourway", "description"]
+
+    @extend_schema_field(PhotoSerializer(allow_null=True))
+    def get_photo(self, drop: Drop) -> dict[str, str] | None:
+        # URLs only, from the photo's name: the renditions were made when it was saved.
+        return drop.photo_urls
 
 
 class DropCreateSerializer(serializers.Serializer):

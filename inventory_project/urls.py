@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path, register_converter
 
@@ -54,6 +56,8 @@ urlpatterns = [
     path("api/", include((api_patterns, "api"))),
     path("accounts/", include("accounts.urls")),
     path("", include("drops.urls")),
+    # Nothing unless DEBUG is on: then uploaded photos are served here (production: the proxy).
+    *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),
 ]
 
 handler400 = "inventory_project.api_errors.bad_request"

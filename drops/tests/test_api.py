@@ -25,6 +25,10 @@ from reservations import services
 DROP_KEYS = {
     "id",
     "name",
+    "colourway",
+    "styleCode",
+    "description",
+    "photo",
     "price",
     "availableStock",
     "totalStock",
@@ -315,6 +319,10 @@ def test_staff_creates_a_drop_with_all_stock_available(staff_client):
     assert body["drop"] == {
         "id": drop.pk,
         "name": "Jordan Test 4",
+        "colourway": "",
+        "styleCode": "",
+        "description": "",
+        "photo": None,
         "price": "210.00",
         "availableStock": 25,
         "totalStock": 25,

@@ -31,6 +31,7 @@ export function setupList(root, urls) {
       if (document.querySelector(`.drop-card[data-drop-id="${drop.id}"]`)) continue;
       const card = template.content.firstElementChild.cloneNode(true);
       card.dataset.dropId = drop.id;
+      card.querySelector(".card-art").dataset.art = drop.id % 4; // as Drop.fallback_art
       card.querySelector(".card-link").href = route(urls.dropPage, drop.id);
       grids[phaseOf(drop) === "upcoming" ? "upcoming" : "live"].append(card);
     }

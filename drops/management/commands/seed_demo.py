@@ -11,8 +11,23 @@ from drops.models import Drop
 from inventory_project.devservices import demo_credentials, demo_password
 from reservations import services
 
-DEMO_DROP = "Air Demo 1 'Launch Day'"
-UPCOMING_DROP = "Air Demo 2 'Night Run'"
+DEMO_DROP = "Air Jordan 1 Retro High OG 'Lost & Found'"
+UPCOMING_DROP = "Dunk Low Retro 'Panda'"
+# What the demo drops are; no photos, so the shop shows its drawn fallback shoes.
+IDENTITY = {
+    DEMO_DROP: {
+        "colourway": "Varsity Red/Black/Sail/Muslin",
+        "style_code": "DZ5485-612",
+        "description": "The 1985 Chicago colourway, aged: cracked collar leather, a "
+        "yellowed midsole and a box made to look found in a stockroom.",
+    },
+    UPCOMING_DROP: {
+        "colourway": "White/Black",
+        "style_code": "DD1391-100",
+        "description": "Smooth white leather with black overlays on a flat cupsole; "
+        "the everyday low that goes with everything.",
+    },
+}
 
 
 class Command(BaseCommand):
@@ -46,8 +61,10 @@ class Command(BaseCommand):
         if not Drop.objects.filter(name=UPCOMING_DROP, drop_start_time__gt=now).exists():
             services.create_drop(
                 name=UPCOMING_DROP,
-                price=Decimal("220.00"),
+                price=Decimal("115.00"),
                 total_stock=50,
                 drop_start_time=now + timedelta(minutes=10),
             )
+        for name, identity in IDENTITY.items():
+            Drop.objects.filter(name=name).update(**identity)
         self.stdout.write(self.style.SUCCESS("Demo data ready.\n" + demo_credentials(password)))
