@@ -5,9 +5,9 @@
 Needs DATABASE_URL and REDIS_URL (`make bench` starts embedded ones when unset). Per run
 it starts a fresh stack (bench/stack.py: its own database, gunicorn, daphnes, Celery
 worker and beat on free ports), seeds buyers with seed_buyers, then runs: the raw SQL
-ceiling (pgbench), hot drop, sold-out storm, sell-out spike, live at scale
-(bench/live.py), expiry at scale and abuse (one token hammering beside other buyers).
-One progress line per scenario goes to stderr.
+ceiling (pgbench), hot drop, the hot drop sold by size, sold-out storm, sell-out
+spike, live at scale (bench/live.py), expiry at scale and abuse (one token hammering
+beside other buyers). One progress line per scenario goes to stderr.
 
 Writes one JSON line per scenario and run to <out>/results.jsonl, a PNG per scenario
 and the results table between the markers of docs/benchmarks.md (plots in
@@ -36,7 +36,7 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, help="fresh stacks to run (default 3; 1 with --smoke)")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: a check, not figures")
+    parser.add_argument("--smoke", action="store_true", help="tiny loads: a check, not figures")
     parser.add_argument(
         "--only",
         action="append",
@@ -52,7 +52,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--daphnes", type=int, default=2, help="daphne processes (default 2)")
     parser.add_argument("--buyers", type=int, help="buyer tokens seeded per run (60,000)")
-    parser.add_argument("--seconds", type=float, help="seconds per load (hot, storm; 10)")
+    parser.add_argument("--seconds", type=float, help="seconds per load (hot, sizes, storm; 10)")
     args = parser.parse_args(argv)
     if args.workers is None:
         args.workers = 2 if args.smoke else 4
@@ -76,7 +76,7 @@ class Suite:
 
     def __init__(self, args: argparse.Namespace, argv: list[str]):
         self.args = args
-        self.sizes = scenarios.sizes_for(
+        self.scale = scenarios.scale_for(
             smoke=args.smoke,
             buyers=args.buyers,
             hot_seconds=args.seconds,
@@ -107,9 +107,9 @@ class Suite:
                 "versions": report.versions(stack),
                 "git": report.git(),
             }
-            pool = stack.seed_buyers(self.sizes.buyers)
+            pool = stack.seed_buyers(self.scale.buyers)
             progress(
-                f"{tag} stack up and {self.sizes.buyers:,} buyers seeded"
+                f"{tag} stack up and {self.scale.buyers:,} buyers seeded"
                 f" in {time.monotonic() - started:.0f} s"
             )
             for name in self.names:
@@ -120,7 +120,7 @@ class Suite:
         progress(f"{tag} {name}: running")
         started = time.monotonic()
         try:
-            outcome = scenarios.SCENARIOS[name](stack, self.sizes, pool)
+            outcome = scenarios.SCENARIOS[name](stack, self.scale, pool)
         except Exception as error:  # the other scenarios still run
             traceback.print_exc()
             progress(f"{tag} {name}: FAILED: {error!r:.300}")

@@ -1,6 +1,6 @@
 """Live at scale: watchers spread over every daphne while one drop takes a burst.
 
-    .venv/bin/python -m bench --only live           # in the suite (bench/scenarios.py)
+    .venv/bin/python -m bench --only live           # in the suite (bench/scenarios/)
     .venv/bin/python -m bench.live --watchers 2000  # alone, on a stack of its own
 
 ``run(stack, ...)`` creates a hot drop, connects ``watchers`` sockets to
@@ -146,20 +146,25 @@ def _publish_calls(server: redis.Redis) -> int:
     return server.info("commandstats").get("cmdstat_publish", {}).get("calls", 0)
 
 
+# The drop's stock and version are its sizes' sums, as its stockUpdate frames carry them.
+_SETTLED = (
+    "SELECT sum(s.available_stock)::bigint, sum(s.stock_version)::bigint,"
+    " (SELECT max(created_at) FROM reservations_reservation WHERE drop_id = %(drop)s),"
+    " (SELECT count(*) FROM reservations_reservation WHERE drop_id = %(drop)s)"
+    " FROM drops_size s WHERE s.drop_id = %(drop)s"
+)
+_VERSION = "SELECT sum(stock_version)::bigint FROM drops_size WHERE drop_id = %s"
+
+
 def _settle(stack: Stack, drop_id: int) -> tuple[int, int, float, int]:
     """Wait until the requests wrk abandoned at its deadline have committed (the stock
     stops changing); return the final stock and version, the last commit (epoch
     seconds) and how many reservations the drop got."""
-    query = (
-        "SELECT d.available_stock, d.stock_version, max(r.created_at), count(r.id)"
-        " FROM drops_drop d LEFT JOIN reservations_reservation r ON r.drop_id = d.id"
-        " WHERE d.id = %s GROUP BY d.id"
-    )
-    row = stack.sql(query, (drop_id,))[0]
+    row = stack.sql(_SETTLED, {"drop": drop_id})[0]
     quiet_since = time.monotonic()
     while time.monotonic() - quiet_since < SETTLE_QUIET:
         time.sleep(0.1)
-        now = stack.sql(query, (drop_id,))[0]
+        now = stack.sql(_SETTLED, {"drop": drop_id})[0]
         if now[:2] != row[:2]:
             row, quiet_since = now, time.monotonic()
     available, version, last_commit, reserved = row
@@ -180,10 +185,9 @@ class _CommitWatch:
         self.thread.start()
 
     def _poll(self) -> None:
-        query = "SELECT stock_version FROM drops_drop WHERE id = %s"
         with self.db:
             while self.running:
-                [(version,)] = self.db.execute(query, (self.drop_id,)).fetchall()
+                [(version,)] = self.db.execute(_VERSION, (self.drop_id,)).fetchall()
                 self.seen.setdefault(version, time.time())
                 time.sleep(COMMIT_POLL)
 

@@ -57,8 +57,12 @@ def wrk(
     seconds: float,
     timeout_s: float = 10.0,
     threads: int = WRK_THREADS,
+    sizes: dict[str, int] | None = None,
 ) -> dict:
     """POST url+path, each request as the next buyer of tokens (each used at most once).
+
+    With sizes ({label: weight}), each request asks for one size in a JSON body, drawn
+    with probability weight / sum of weights; without, the request has no body.
 
     Runs for `seconds`, or less when every token has been used and answered. Returns
     reserve.lua's JSON (requests, duration_s, statuses, errors, latency_ms, ...) plus
@@ -82,6 +86,7 @@ def wrk(
             path,
             str(threads),
             done_dir,
+            *(f"{label}={weight}" for label, weight in (sizes or {}).items()),
         ]
         started = time.time()
         # wrk only ends at -d; once every thread has all its answers, SIGINT makes it
@@ -104,15 +109,25 @@ def wrk(
     return result
 
 
-def reserve(stack, drop_id: int, tokens: Path, *, connections: int, seconds: float) -> dict:
-    """wrk on the stack's reserve endpoint for drop_id, every request a new buyer; then
-    check every server of the stack is still up."""
+def reserve(
+    stack,
+    drop_id: int,
+    tokens: Path,
+    *,
+    connections: int,
+    seconds: float,
+    sizes: dict[str, int] | None = None,
+) -> dict:
+    """wrk on the stack's reserve endpoint for drop_id, every request a new buyer (asking
+    for a size by the weights of sizes, if given); then check every server of the stack
+    is still up."""
     result = wrk(
         stack.http_url,
         path=f"/api/reserve/{drop_id}",
         tokens=tokens,
         connections=connections,
         seconds=seconds,
+        sizes=sizes,
     )
     stack.check_alive()
     return result

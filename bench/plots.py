@@ -125,6 +125,42 @@ def _latency_bars(ax, records: list[dict], title: str, target_ms: float) -> None
     ax.grid(alpha=0.3, axis="y")
 
 
+def sizes(records: list[dict]):
+    """Units taken per size against the share the weights ask for; latency beside."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    weights = records[0]["parameters"]["weights"]
+    labels = list(weights)
+    width = 0.8 / len(records)
+    for n, record in enumerate(records):
+        taken = record["figures"]["taken_by_size"]
+        left.bar(
+            [i + n * width for i in range(len(labels))],
+            [taken.get(label, 0) for label in labels],
+            width,
+            label=f"run {record['run']}",
+        )
+    # What the weights ask for, from the median run's total of units taken.
+    total = statistics.median(sum(r["figures"]["taken_by_size"].values()) for r in records)
+    share = sum(weights.values())
+    left.plot(
+        [i + 0.4 - width / 2 for i in range(len(labels))],
+        [total * weights[label] / share for label in labels],
+        "k_",
+        markersize=14,
+        label="by the weights",
+    )
+    left.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels, rotation=45)
+    left.set(
+        ylabel="units taken",
+        title=f"Sized drop: {len(labels)} sizes, {records[0]['parameters']['connections']}"
+        " connections",
+    )
+    left.legend()
+    left.grid(alpha=0.3, axis="y")
+    _latency_bars(right, records, "Sized drop: latency", 100)
+    return figure
+
+
 def storm(records: list[dict]):
     stock = records[0]["parameters"]["stock"]
     connections = records[0]["parameters"]["connections"]
@@ -237,6 +273,7 @@ def abuse(records: list[dict]):
 DRAWERS = {
     "ceiling": ceiling,
     "hot": hot,
+    "sizes": sizes,
     "storm": storm,
     "spike": spike,
     "expiry": expiry,

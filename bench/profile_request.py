@@ -6,9 +6,10 @@ Calls Django's WSGI application directly (no server, no network), as gunicorn's
 worker would, against a throwaway database on DATABASE_URL's server, and prints the
 CPU this process spent per request (``time.process_time``: unlike wall time, it
 barely moves when other work shares the machine; the request thread's share is shown
-apart, since another thread sends live events) for: a reserve that sells, a reserve
-refused as sold out, and an unknown /api/ path (what Django and its middleware cost
-before any view). ``--profile`` adds a cProfile listing (CPU-timed) per case.
+apart, since another thread sends live events) for: a reserve that sells (of a drop
+with one stock, and of a size named in the body), a reserve refused as sold out, and
+an unknown /api/ path (what Django and its middleware cost before any view).
+``--profile`` adds a cProfile listing (CPU-timed) per case.
 """
 
 import argparse
@@ -59,31 +60,36 @@ def profile(requests: int, with_profile: bool) -> None:
     from django.core.management import call_command
     from django.core.wsgi import get_wsgi_application
 
-    from drops.models import Drop
+    from drops.models import Size, size_run
     from reservations import services
 
     call_command("migrate", verbosity=0)
     tokens_file = ROOT / "var" / "bench" / "profile-tokens.txt"
     tokens_file.parent.mkdir(parents=True, exist_ok=True)
-    call_command("seed_buyers", 3 * requests + 300, out=str(tokens_file), stderr=io.StringIO())
+    # Per case: 100 to warm up, the measured batch, 300 more for --profile.
+    buyers = 4 * (100 + requests + 300)
+    call_command("seed_buyers", buyers, out=str(tokens_file), stderr=io.StringIO())
     tokens = tokens_file.read_text().split()
     hot = services.create_drop(name="Hot", price="100.00", total_stock=10 * requests)
+    run = [(label, 10 * requests) for label in size_run(7, 11.5)]
+    sized = services.create_drop(name="Sized", price="100.00", sizes=run)
     sold_out = services.create_drop(name="Gone", price="100.00", total_stock=1)
-    Drop.objects.filter(pk=sold_out.pk).update(available_stock=0, total_stock=1)
+    Size.objects.filter(drop=sold_out).update(available_stock=0)
     application = get_wsgi_application()
 
     cases = [
-        ("reserve, sells", f"/api/reserve/{hot.pk}"),
-        ("reserve, sold out", f"/api/reserve/{sold_out.pk}"),
-        ("unknown /api/ path (404)", "/api/no-such-endpoint"),
+        ("reserve, sells", f"/api/reserve/{hot.pk}", b""),
+        ("reserve a size, sells", f"/api/reserve/{sized.pk}", b'{"size": "US 9.5"}'),
+        ("reserve, sold out", f"/api/reserve/{sold_out.pk}", b""),
+        ("unknown /api/ path (404)", "/api/no-such-endpoint", b""),
     ]
     unused = iter(tokens)
-    for label, path in cases:
+    for label, path, body in cases:
         # Warm up: imports, prepared statements, the connection.
-        call(application, path, [next(unused) for _ in range(100)])
+        call(application, path, [next(unused) for _ in range(100)], body)
         batch = [next(unused) for _ in range(requests)]
         started = time.process_time(), time.thread_time(), time.perf_counter()
-        statuses = call(application, path, batch)
+        statuses = call(application, path, batch, body)
         cpu, thread_cpu, wall = (
             (now - then) * 1000 / requests
             for now, then in zip(
@@ -96,11 +102,11 @@ def profile(requests: int, with_profile: bool) -> None:
         )
         if with_profile:
             profiler = cProfile.Profile(time.thread_time)
-            profiler.runcall(call, application, path, [next(unused) for _ in range(300)])
+            profiler.runcall(call, application, path, [next(unused) for _ in range(300)], body)
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
-def call(application, path: str, tokens: list[str]) -> dict[str, int]:
+def call(application, path: str, tokens: list[str], body: bytes = b"") -> dict[str, int]:
     statuses: dict[str, int] = {}
 
     def start_response(status, headers, exc_info=None):
@@ -115,10 +121,11 @@ def call(application, path: str, tokens: list[str]) -> dict[str, int]:
             "SERVER_PORT": "8000",
             "HTTP_HOST": "127.0.0.1",
             "REMOTE_ADDR": "127.0.0.1",
-            "CONTENT_LENGTH": "0",
+            "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": "application/json" if body else "",
             "HTTP_AUTHORIZATION": f"Token {token}",
             "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(b""),
+            "wsgi.input": io.BytesIO(body),
             "wsgi.errors": sys.stderr,
         }
         response = application(environ, start_response)

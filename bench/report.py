@@ -102,6 +102,14 @@ def _hot_ratio(record: dict, run: dict):
     return record["figures"]["rps"] / ceiling["figures"]["tps"]
 
 
+def _sizes_ratio(record: dict, run: dict):
+    """The drop sold by size against the hot drop of the same run, at the same connections."""
+    hot = run.get("hot")
+    if not hot or not hot["figures"].get("rps"):
+        return None
+    return record["figures"]["rps"] / hot["figures"]["rps"]
+
+
 def _only_201_409(record: dict, run: dict) -> bool:
     """Every buyer answered, each 201 or 409, a 201 for every hold; no socket errors."""
     f = record["figures"]
@@ -149,6 +157,13 @@ TARGETS = [
            _at_least(1.5 * BASELINE_RPS)),
     Target("hot", "p99 ms at 64 connections", "≤ 100", P99, _at_most(100)),
     _stock_checked("hot"),
+    Target("sizes", "reserves/s at 64 connections ÷ hot's, same run", "≥ 1.0", _sizes_ratio,
+           _at_least(1.0)),
+    Target("sizes", "reserves/s at 64 connections", "(reported)", _fig("rps")),
+    Target("sizes", "p99 ms at 64 connections", "≤ 100", P99, _at_most(100)),
+    Target("sizes", "every size: total = available + holds + purchases", "all",
+           _fig("sizes_consistent"), bool, exact=True),
+    _stock_checked("sizes"),
     Target("storm", "answers/s", "≥ 2,000", _fig("rps"), _at_least(2000)),
     Target("storm", "p99 ms", "≤ 150", P99, _at_most(150)),
     Target("storm", "sold = stock (ACTIVE holds)", "exactly", _sold_exactly("sold"), bool,
@@ -327,6 +342,12 @@ def summary(scenario: str, figures: dict) -> str:
     if scenario == "hot":
         levels = ", ".join(f"{lv['connections']}c {lv['rps']:,.0f}/s" for lv in f["levels"])
         return f"{levels}; {p99} at {f['connections']}c; check_stock {_show(f['check_stock'])}"
+    if scenario == "sizes":
+        taken = ", ".join(f"{label} {n:,}" for label, n in f["taken_by_size"].items())
+        return (
+            f"{f['rps']:,.0f}/s at {f['connections']}c, {p99}; taken by size: {taken};"
+            f" every size consistent {_show(f['sizes_consistent'])}"
+        )
     if scenario == "storm":
         return f"{f['rps']:,.0f} answers/s, {p99}, sold {f['sold']}"
     if scenario == "spike":

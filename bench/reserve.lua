@@ -1,9 +1,13 @@
 -- wrk script: POST a path (the reserve endpoint) as a new buyer on every request.
---   wrk -t2 -c64 -d10s -s bench/reserve.lua URL -- TOKENS PATH THREADS DONE_DIR
+--   wrk -t2 -c64 -d10s -s bench/reserve.lua URL -- TOKENS PATH THREADS DONE_DIR [SIZES...]
 -- TOKENS holds one API token per line. Thread i of THREADS takes the i-th slice and
 -- uses each token once. Once every answer to its slice is in, it creates
 -- DONE_DIR/thread-<i>, so the caller can stop wrk early (wrk itself only stops after
 -- -d). done() prints one line: "WRK_JSON {...}".
+--
+-- SIZES, when given, are "LABEL=WEIGHT" arguments (e.g. "US 9.5=14"): each request then
+-- carries the JSON body {"size": "LABEL"}, the label drawn at random with probability
+-- WEIGHT / sum of weights. Without them the request has no body (a one-size drop).
 --
 -- A thread whose slice is used up keeps its connections busy with an idle request
 -- that gunicorn refuses in its parser (400, no Django) until wrk is stopped: wrk
@@ -20,6 +24,7 @@ end
 
 local IDLE_MARK = "bench-suite-idle"
 local tokens, path, done_dir, host = {}, "/", nil, nil
+local sizes, weight_sum = {}, 0 -- { label, body, upto (cumulative weight) } in order
 local verifying = false
 -- Globals, read by done() through thread:get().
 issued, answered, idle_sent, idle_answered, exhausted = 0, 0, 0, 0, false
@@ -35,9 +40,24 @@ function init(args)
   for i = math.floor(index * #all / count) + 1, math.floor((index + 1) * #all / count) do
     tokens[#tokens + 1] = all[i]
   end
+  for i = 5, #args do
+    local label, weight = args[i]:match("^(.*)=(%d+)$")
+    if not label then error("a size must be LABEL=WEIGHT, got: " .. args[i]) end
+    weight_sum = weight_sum + tonumber(weight)
+    local quoted = label:gsub('[\\"]', "\\%0")
+    sizes[#sizes + 1] = { body = '{"size": "' .. quoted .. '"}', upto = weight_sum }
+  end
+  math.randomseed(index + 1) -- each thread its own sequence, the same in every run
   host = wrk.headers["Host"] or wrk.host
   -- wrk calls request() of the first thread once before it starts, to inspect it.
   verifying = index == 0
+end
+
+local function size_body()
+  local draw = math.random(weight_sum)
+  for _, size in ipairs(sizes) do
+    if draw <= size.upto then return size.body end
+  end
 end
 
 local function idle_request()
@@ -55,6 +75,12 @@ function request()
     return idle_request()
   end
   issued = issued + 1
+  if #sizes > 0 then -- wrk.format sets Content-Length from the body
+    return wrk.format("POST", path, {
+      ["Authorization"] = "Token " .. tokens[issued],
+      ["Content-Type"] = "application/json",
+    }, size_body())
+  end
   return wrk.format("POST", path, {
     ["Authorization"] = "Token " .. tokens[issued],
     ["Content-Length"] = "0",

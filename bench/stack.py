@@ -1,7 +1,8 @@
 """The production layout, started on its own ports for the benchmark suite.
 
     with Stack.start(workers=4, daphnes=2) as stack:
-        drop_id = stack.create_drop(stock=100)
+        drop_id = stack.create_drop(stock=100)       # one size, "One size"
+        sized = stack.create_drop(sizes=[("US 9", 50), ("US 9.5", 50)])
         tokens = stack.seed_buyers(20_000)          # Path of a file, one token per line
         ...
 
@@ -10,7 +11,8 @@ migrates it, then starts gunicorn (sync workers, all HTTP), N daphnes (WebSocket
 only), a Celery worker and Celery beat, with DEBUG off, a random SECRET_KEY and a
 Celery queue, channel-layer and cache prefix of this stack alone. Each server runs in
 its own session; all are stopped, and the database dropped, when the block exits,
-also on Ctrl-C, SIGTERM or an exception. Server logs go to log_dir.
+also on Ctrl-C, SIGTERM or an exception. Server logs go to log_dir. Signalling and
+stopping the servers is bench/processes.py; the drops it inserts in SQL, bench/data.py.
 """
 
 from __future__ import annotations
@@ -27,21 +29,28 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from bench import data
 from bench.cpu import service_pids, tree_cpu
+from bench.processes import (
+    first_exit,
+    signal_group,
+    signals_ignored,
+    sigterm_raises,
+    spawn,
+    stop_all,
+)
 from inventory_project.devservices import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # Loopback only, never through a proxy from the environment.
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-DROP_FIELDS = {"name", "price", "drop_start_time", "drop_end_time", "purchase_limit"}
 
 
 @dataclass
@@ -88,7 +97,7 @@ class Stack:
         name = f"bench_{run}"
         env = {
             **os.environ,
-            "DATABASE_URL": _with_database(server_url, name),
+            "DATABASE_URL": data.with_database(server_url, name),
             "REDIS_URL": redis_url,
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
@@ -115,18 +124,18 @@ class Stack:
         )
         created = False
         try:
-            with _sigterm_raises():
-                _admin_sql(server_url, f'CREATE DATABASE "{name}"')
+            with sigterm_raises():
+                data.admin_sql(server_url, f'CREATE DATABASE "{name}"')
                 created = True
                 stack._start_commands()
                 stack.manage("migrate", "--noinput", "-v0")
                 stack._start_servers(workers=workers, daphnes=daphnes)
                 yield stack
         finally:
-            with _signals_ignored():  # a second Ctrl-C must not cut the clean-up short
+            with signals_ignored():  # a second Ctrl-C must not cut the clean-up short
                 stack.stop()
                 if created:
-                    _admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    data.admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 shutil.rmtree(work_dir, ignore_errors=True)
 
     def _start_servers(self, *, workers: int, daphnes: int) -> None:
@@ -196,20 +205,14 @@ class Stack:
         previous = self.processes[role]
         if previous.poll() is None:
             raise RuntimeError(f"{role} is still running (pid {previous.pid})")
-        _signal_group(previous, signal.SIGKILL)  # children its leader left behind
+        signal_group(previous, signal.SIGKILL)  # children its leader left behind
         self._spawn(role, self.argv[role])
 
     def _spawn(self, role: str, argv: list) -> None:
         self.argv[role] = [str(arg) for arg in argv]
-        with open(self.log_dir / f"{role}.log", "ab") as log:
-            self.processes[role] = subprocess.Popen(
-                self.argv[role],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: stopped as a whole, spared Ctrl-C
-            )
+        self.processes[role] = spawn(
+            self.argv[role], cwd=ROOT, env=self.env, log=self.log_dir / f"{role}.log"
+        )
 
     def _wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -226,10 +229,9 @@ class Stack:
 
     def check_alive(self) -> None:
         """Raise if a server of the stack has exited."""
-        for role, process in self.processes.items():
-            if process.poll() is not None:
-                log = (self.log_dir / f"{role}.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{role} exited with {process.returncode}:\n{log}")
+        exited = first_exit(self.processes, self.log_dir)
+        if exited:
+            raise RuntimeError(exited)
 
     def stop(self) -> None:
         """Stop every server (SIGTERM to its group, SIGKILL after 15 s)."""
@@ -242,18 +244,9 @@ class Stack:
             try:
                 self._commands.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                _signal_group(self._commands, signal.SIGKILL)
+                signal_group(self._commands, signal.SIGKILL)
                 self._commands.wait()
-        for process in self.processes.values():
-            _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait()
-            _signal_group(process, signal.SIGKILL)  # workers the leader left behind
+        stop_all(list(self.processes.values()))
 
     def sql(self, query: str, params: tuple | dict = ()) -> list[tuple]:
         """Run one statement on database_url (autocommit) and return its rows."""
@@ -302,34 +295,21 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{answer['output']}")
         return answer["output"]
 
-    def create_drop(self, *, stock: int, **fields) -> int:
-        """A new drop (open now unless drop_start_time is given); returns its id.
+    def create_drop(
+        self,
+        *,
+        stock: int | None = None,
+        sizes: Sequence[tuple[str, int]] | None = None,
+        **fields,
+    ) -> int:
+        """A new drop (open now unless drop_start_time is given) in SQL (bench/data.py);
+        its id. Exactly one of stock (one size, "One size": reserves need no body) or
+        sizes ((label, stock) in run order)."""
+        return data.insert_drop(self.sql, stock=stock, sizes=sizes, **fields)
 
-        Inserted with SQL, not through services.create_drop: a manage.py round trip
-        costs seconds of Django start-up, and nothing watches a drop before it exists.
-        """
-        unknown = set(fields) - DROP_FIELDS
-        if unknown:
-            raise TypeError(f"create_drop: unknown fields {sorted(unknown)}")
-        values = {
-            "name": f"Bench drop {secrets.token_hex(3)}",
-            "price": "100.00",
-            "drop_start_time": None,
-            "drop_end_time": None,
-            "purchase_limit": 1,
-            **fields,
-            "stock": stock,
-        }
-        [(drop_id,)] = self.sql(
-            "INSERT INTO drops_drop (name, price, total_stock, available_stock,"
-            " drop_start_time, drop_end_time, purchase_limit, stock_version,"
-            " created_at, updated_at)"
-            " VALUES (%(name)s, %(price)s, %(stock)s, %(stock)s,"
-            " coalesce(%(drop_start_time)s, now()), %(drop_end_time)s, %(purchase_limit)s, 0,"
-            " now(), now()) RETURNING id",
-            values,
-        )
-        return drop_id
+    def size_audit(self, drop_id: int) -> list[dict]:
+        """The stock invariant of each size of the drop (bench/data.py)."""
+        return data.size_audit(self.sql, drop_id)
 
     def seed_buyers(self, count: int) -> Path:
         """count new buyers with API tokens; returns a file with one token per line."""
@@ -345,57 +325,3 @@ class Stack:
         those servers do at the same time.
         """
         return {role: sum(tree_cpu(pid) for pid in pids) for role, pids in self.pids.items()}
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _admin_sql(server_url: str, statement: str) -> None:
-    """Run statement on the server of server_url, through its database if that exists."""
-    try:
-        db = psycopg.connect(server_url, autocommit=True)
-    except psycopg.OperationalError:  # the URL's own database need not exist
-        db = psycopg.connect(_with_database(server_url, "postgres"), autocommit=True)
-    with db:
-        db.execute(statement)
-
-
-def _signal_group(process: subprocess.Popen, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signum)
-
-
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-@contextlib.contextmanager
-def _sigterm_raises():
-    """SIGTERM raises SystemExit, so `finally` blocks stop the servers."""
-    if not _in_main_thread():  # only the main thread may set handlers
-        yield
-        return
-
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def _signals_ignored():
-    if not _in_main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

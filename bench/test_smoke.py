@@ -43,7 +43,7 @@ def test_smoke_run_measures_every_scenario(tmp_path):
         pytest.skip("wrk is missing and cannot be installed without root")
     from django.conf import settings
 
-    expected = {"ceiling", "hot", "storm", "spike", "live", "expiry", "abuse"}
+    expected = {"ceiling", "hot", "sizes", "storm", "spike", "live", "expiry", "abuse"}
     before = published()
     env = {**os.environ, "DATABASE_URL": server_url(), "REDIS_URL": settings.REDIS_URL}
 
@@ -70,11 +70,17 @@ def test_smoke_run_measures_every_scenario(tmp_path):
         assert record["cpu"]["gunicorn"]["cpu_s"] >= 0
         assert ("pgbench" if name == "ceiling" else "wrk") in record["cpu"], name
     assert records["ceiling"]["figures"]["tps"] > 0
-    for name in ("hot", "storm", "spike", "expiry"):
+    for name in ("hot", "sizes", "storm", "spike", "expiry"):
         figures = records[name]["figures"]
         assert figures["rps"] > 0, name
         assert figures["check_stock"] is True, name
         assert figures["statuses"]["5xx"] == 0, name
+    sized = records["sizes"]["figures"]
+    assert sized["statuses"]["other_4xx"] == 0  # every label sent is one of the drop's
+    assert sized["sizes_consistent"] is True
+    assert list(sized["taken_by_size"]) == list(records["sizes"]["parameters"]["weights"])
+    # wrk abandons the requests in flight at its deadline; some of those still commit.
+    assert sum(sized["taken_by_size"].values()) >= sized["statuses"]["201"] > 0
     assert records["storm"]["figures"]["sold"] == records["storm"]["parameters"]["stock"]
     spike = records["spike"]
     assert spike["figures"]["holds"] == spike["parameters"]["stock"]

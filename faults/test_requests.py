@@ -46,12 +46,16 @@ def test_end_checks_catch_a_lost_unit_a_missing_id_and_a_5xx_after_the_fault(fs)
     unknown = Answer("reserve", 0, late, late, 201, {"reservation": {"id": 10**15}})
     failed_later = Answer("reserve", 0, late, late + 0.1, 503, {"error": "x"})
     expect = Expectations("control")
-    fs.query("UPDATE drops_drop SET available_stock = available_stock - 1 WHERE id = %s", (drop,))
+    # The drop's one size loses a unit that no hold or purchase accounts for.
+    fs.query(
+        "UPDATE drops_size SET available_stock = available_stock - 1 WHERE drop_id = %s", (drop,)
+    )
     try:
         finish(fs, expect, [held, unknown, failed_later], window, recovery_drop=drop)
     finally:  # the unit back, or every later test's check_stock would fail
         fs.query(
-            "UPDATE drops_drop SET available_stock = available_stock + 1 WHERE id = %s", (drop,)
+            "UPDATE drops_size SET available_stock = available_stock + 1 WHERE drop_id = %s",
+            (drop,),
         )
 
     assert len(expect.failed) == 3, expect.failed

@@ -56,3 +56,18 @@ class ReservationExpired(StockError):
 class StockBelowCommitted(StockError):
     code = "stock_below_committed"
     default_message = "Total stock cannot go below what is already held or sold."
+
+
+class SizeRequired(StockError):
+    code = "size_required"
+    default_message = "This drop comes in several sizes: choose one."
+
+
+class SizeNotFound(StockError):
+    code = "size_not_found"
+    default_message = "This drop has no such size."
+
+
+class InvalidSizeRun(StockError):
+    code = "invalid_size_run"
+    default_message = "A size run needs at least one size, unique labels and stock of 0 or more."

@@ -34,6 +34,7 @@ from drops.tests.factories import DropFactory
 from inventory_project.asgi import application
 from inventory_project.testing import assert_json_error
 from reservations import events, idempotency, services
+from reservations import publisher as publishing
 from reservations.models import Reservation
 from reservations.tasks import expire_reservations_task
 from reservations.tests.helpers import token_client
@@ -317,11 +318,11 @@ async def test_every_stock_change_is_sent_or_coalesced_once(settings):
     # The counters are the process's: wait for the process's own publisher (fed by
     # earlier tests' commits) to have nothing left to offer.
     deadline = time.monotonic() + 10
-    while events.publisher._stock:
+    while publishing.publisher._stock:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
     before = counts()
-    publisher = events.Publisher()  # one process's, as it gets a burst of commits
+    publisher = publishing.Publisher()  # one process's, as it gets a burst of commits
     changes = 60
 
     def moved() -> tuple[float, float]:

@@ -48,7 +48,11 @@ def test_buying_past_the_rate_answers_429_json_with_retry_after(throttle_rates, 
     drop = DropFactory(total_stock=5)
     # Someone else's hold: purchase and cancel are refused, and still counted.
     held = Reservation.objects.create(
-        drop=drop, user=UserFactory(), expires_at=timezone.now(), created_at=timezone.now()
+        drop=drop,
+        size=drop.sizes.get(),
+        user=UserFactory(),
+        expires_at=timezone.now(),
+        created_at=timezone.now(),
     )
     path = {
         "reserve": f"/api/reserve/{drop.pk}",

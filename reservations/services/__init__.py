@@ -1,21 +1,27 @@
 """Every change of stock happens here; views, admin, tasks and commands call these.
 
-Invariant, true at every commit, for every drop:
+Stock lives on a drop's sizes (drops.models.Size). Invariant, true at every commit,
+for every size (and so for every drop, whose stock is the sum of its sizes'):
     total_stock == available_stock + ACTIVE reservations + purchases
 
-Lock order, on every path: the drop row first, then its reservations. Every status
-change of a reservation happens while its drop's row is locked, so the paths
-(reserve, purchase, cancel, expiry, stock edits) serialise per drop and cannot
-deadlock or count a unit twice.
+Lock order, on every path: one size's row, then its reservations. Every status change
+of a reservation happens while its size's row is locked, so the paths (reserve,
+purchase, cancel, expiry, stock edits) serialise per size and cannot deadlock or count
+a unit twice; no path holds two sizes' locks at once (the sweep takes them one at a
+time, each in its own transaction), and none locks the drop's row, so a hot drop's
+buyers queue per size. What spans a drop's sizes needs no lock: a buyer holds at most
+one unit of a drop at a time (a unique index), so their purchases of it, counted
+against the drop's limit, come one after another.
 
-Modules: ``stock`` (the drop's counters, creation and stock edits), ``holding``
-(reserve), ``sale`` (purchase, cancel, staff release), ``expiry`` (the sweep).
+Modules: ``stock`` (size runs, the counters, stock edits), ``holding`` (reserve),
+``sale`` (purchase, cancel, staff release), ``expiry`` (the sweep).
 """
 
 from reservations.services.expiry import expire_due, record_sweep_run
 from reservations.services.holding import reserve
 from reservations.services.sale import cancel, purchase, release_reservation
 from reservations.services.stock import (
+    add_sizes,
     create_drop,
     lock_for_stock_edit,
     republish_recent_stock,
@@ -23,6 +29,7 @@ from reservations.services.stock import (
 )
 
 __all__ = [
+    "add_sizes",
     "cancel",
     "create_drop",
     "expire_due",

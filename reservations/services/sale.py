@@ -4,8 +4,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from drops.models import Drop
-from reservations import events
+from drops.models import Size
+from reservations import publisher
 from reservations.exceptions import (
     PurchaseLimitReached,
     ReservationExpired,
@@ -14,7 +14,7 @@ from reservations.exceptions import (
     StockError,
 )
 from reservations.models import Purchase, Reservation
-from reservations.services.stock import ACTIVE, lock_drop, return_units
+from reservations.services.stock import ACTIVE, lock_size, return_units
 from reservations.services.transactions import service_atomic
 
 
@@ -34,23 +34,25 @@ def _purchase_locked(*, user: AbstractBaseUser, reservation_id: int) -> Purchase
     # (reservations.idempotency), so the sale commits with its key's answer.
     with service_atomic():
         now = timezone.now()
-        drop, reservation = _lock_active_reservation(reservation_id=reservation_id, user=user)
+        size, reservation = _lock_active_reservation(reservation_id=reservation_id, user=user)
         if reservation.is_expired(now):
-            _end_hold(drop, reservation, Reservation.Status.EXPIRED)
+            _end_hold(size, reservation, Reservation.Status.EXPIRED)
             return ReservationExpired()
-        # Checked again under the lock: reserve() reads the count before it waits.
+        drop = size.drop
+        # Checked again under the lock: reserve() reads the count before it waits. The
+        # buyer's purchases of the drop cannot race this one on another size: they
+        # come from holds, and a buyer has one ACTIVE hold per drop.
         if Purchase.objects.filter(drop=drop, user=user).count() >= drop.purchase_limit:
-            _end_hold(drop, reservation, Reservation.Status.CANCELLED)
+            _end_hold(size, reservation, Reservation.Status.CANCELLED)
             return PurchaseLimitReached()
         reservation.status = Reservation.Status.PURCHASED
         reservation.save(update_fields=["status"])
+        reservation.size = size
         sale = Purchase.objects.create(
             user=user, drop=drop, reservation=reservation, price_paid=drop.price, created_at=now
         )
-        events.purchase_made(
-            drop_id=drop.pk,
-            username=user.get_username(),
-            timestamp=now,
+        publisher.purchase_made(
+            drop_id=drop.pk, username=user.get_username(), size=size.label, timestamp=now
         )
         return sale
 
@@ -65,19 +67,19 @@ def cancel(*, user: AbstractBaseUser, reservation_id: int) -> Reservation:
 
 def _cancel_locked(*, user: AbstractBaseUser, reservation_id: int) -> Reservation | StockError:
     with service_atomic():  # as in _purchase_locked
-        drop, reservation = _lock_active_reservation(reservation_id=reservation_id, user=user)
+        size, reservation = _lock_active_reservation(reservation_id=reservation_id, user=user)
         if reservation.is_expired(timezone.now()):
-            _end_hold(drop, reservation, Reservation.Status.EXPIRED)
+            _end_hold(size, reservation, Reservation.Status.EXPIRED)
             return ReservationExpired()
-        _end_hold(drop, reservation, Reservation.Status.CANCELLED)
+        _end_hold(size, reservation, Reservation.Status.CANCELLED)
         return reservation
 
 
 @transaction.atomic
 def release_reservation(*, reservation_id: int) -> Reservation:
     """Staff release of any ACTIVE reservation (admin action). Publishes stock."""
-    drop, reservation = _lock_active_reservation(reservation_id=reservation_id)
-    _end_hold(drop, reservation, Reservation.Status.CANCELLED)
+    size, reservation = _lock_active_reservation(reservation_id=reservation_id)
+    _end_hold(size, reservation, Reservation.Status.CANCELLED)
     return reservation
 
 
@@ -88,33 +90,34 @@ def _raise_refusal(outcome):
     return outcome
 
 
-def _drop_of_reservation(*, reservation_id: int, user: AbstractBaseUser | None = None) -> int:
-    # Read without a lock: a reservation's drop never changes, and the drop must be
+def _size_of_reservation(*, reservation_id: int, user: AbstractBaseUser | None = None) -> int:
+    # Read without a lock: a reservation's size never changes, and the size must be
     # locked before the reservation.
     reservations = Reservation.objects.filter(pk=reservation_id)
     if user is not None:
         reservations = reservations.filter(user=user)
-    drop_id = reservations.values_list("drop_id", flat=True).first()
-    if drop_id is None:
+    size_id = reservations.values_list("size_id", flat=True).first()
+    if size_id is None:
         raise ReservationNotFound()
-    return drop_id
+    return size_id
 
 
 def _lock_active_reservation(
     *, reservation_id: int, user: AbstractBaseUser | None = None
-) -> tuple[Drop, Reservation]:
-    """Lock the drop, then the reservation (the user's, if given); it must be ACTIVE."""
-    drop = lock_drop(_drop_of_reservation(reservation_id=reservation_id, user=user))
+) -> tuple[Size, Reservation]:
+    """Lock the size, then the reservation (the user's, if given); it must be ACTIVE."""
+    size = lock_size(_size_of_reservation(reservation_id=reservation_id, user=user))
     reservation = Reservation.objects.select_for_update(no_key=True).get(pk=reservation_id)
     if reservation.status == Reservation.Status.EXPIRED:
         # The same answer whether the sweep or this request noticed the lapse first.
         raise ReservationExpired()
     if reservation.status != ACTIVE:
         raise ReservationNotActive(f"The reservation is {reservation.status.lower()}.")
-    return drop, reservation
+    reservation.size = size
+    return size, reservation
 
 
-def _end_hold(drop: Drop, reservation: Reservation, status: Reservation.Status) -> None:
+def _end_hold(size: Size, reservation: Reservation, status: Reservation.Status) -> None:
     reservation.status = status
     reservation.save(update_fields=["status"])
-    return_units(drop, 1)
+    return_units(size, 1)

@@ -18,6 +18,7 @@ class ReservationFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     drop = factory.SubFactory(DropFactory)
+    size = factory.LazyAttribute(lambda hold: hold.drop.sizes.first())
     status = Reservation.Status.ACTIVE
     created_at = factory.LazyFunction(timezone.now)
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(seconds=60))

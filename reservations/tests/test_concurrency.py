@@ -12,7 +12,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
-from drops.models import Drop
+from drops.models import Drop, Size
 from drops.tests.factories import DropFactory
 from reservations import services
 from reservations.exceptions import StockError
@@ -82,12 +82,12 @@ def api_post(user, path):
 
 @pytest.fixture
 def slow_commit(monkeypatch):
-    """Hold each reserve's lock on the drop a little longer, so racing reserves overlap.
+    """Hold each reserve's lock on the size a little longer, so racing reserves overlap.
 
     The reserve statement holds the lock only while PostgreSQL runs it, so the pause
     goes into the statement, after the unit is taken and before the commit.
     """
-    returning = "RETURNING d.available_stock, d.stock_version"
+    returning = "RETURNING s.id, s.available_stock, s.stock_version"
     assert returning in holding._RESERVE_SQL
     monkeypatch.setattr(
         holding,
@@ -215,14 +215,15 @@ def test_without_the_lock_the_race_oversells():
     def naive_reserve(buyer):
         def call():
             with transaction.atomic():
-                seen = Drop.objects.get(pk=drop.pk).available_stock  # no lock
-                if seen == 0:
+                size = Size.objects.get(drop=drop)  # no lock
+                if size.available_stock == 0:
                     return "sold out"
                 time.sleep(0.02)
-                Drop.objects.filter(pk=drop.pk).update(available_stock=seen - 1)
+                Size.objects.filter(pk=size.pk).update(available_stock=size.available_stock - 1)
                 Reservation.objects.create(
                     user=buyer,
                     drop=drop,
+                    size=size,
                     created_at=timezone.now(),
                     expires_at=timezone.now() + timedelta(seconds=60),
                 )

@@ -174,12 +174,22 @@ async def test_reserve_sends_a_stock_update_with_the_committed_stock_and_version
         await database_sync_to_async(services.reserve)(user=buyers[0], drop_id=drop.pk)
 
         frame = await receive(communicator)
+        size_id = await database_sync_to_async(lambda: drop.sizes.get().pk)()
         assert frame == {
             "type": "stockUpdate",
             "dropId": drop.pk,
             "availableStock": 9,
             "totalStock": 10,
             "version": 1,
+            "sizes": [
+                {
+                    "id": size_id,
+                    "label": "One size",
+                    "availableStock": 9,
+                    "totalStock": 10,
+                    "version": 1,
+                }
+            ],
         }
         assert await database_sync_to_async(stock_of)(drop.pk) == (9, 1)
 
@@ -249,7 +259,7 @@ async def test_rolled_back_change_sends_nothing(drop, buyers):
 
         def change_then_roll_back():
             with pytest.raises(Boom), transaction.atomic():
-                services.set_total_stock(drop_id=drop.pk, total_stock=20)
+                services.set_total_stock(size_id=drop.sizes.get().pk, total_stock=20)
                 raise Boom
             # reserve is durable: inside an outer transaction it refuses before it
             # touches anything, rather than publishing from a block that may roll back.

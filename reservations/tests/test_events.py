@@ -1,6 +1,6 @@
-"""The deployment-wide stock throttle in reservations.events, on the real Redis.
+"""The deployment-wide stock throttle in reservations.publisher, on the real Redis.
 
-Each ``events.Publisher()`` stands for one process (its own thread, event loop and
+Each ``Publisher()`` stands for one process (its own thread, event loop and
 Redis connections); only Redis joins them, as in a deployment. What they send is
 heard through the real channel layer.
 """
@@ -27,6 +27,8 @@ from accounts.tests.factories import UserFactory
 from drops.tests.factories import DropFactory
 from inventory_project.asgi import application
 from reservations import consumers, events, services
+from reservations import publisher as publishing
+from reservations.publisher import SEND, WAIT, Pacing, Publisher, StockThrottle, layer_prefix
 from reservations.tasks import republish_stock_task
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
@@ -35,9 +37,11 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 _drop_ids = itertools.count(10_000_000 + int(time.time()) % 1_000_000 * 10)
 
 
-def stock(drop_id: int, version: int) -> events.StockUpdate:
+def stock(drop_id: int, version: int, size_id: int = 1) -> events.StockUpdate:
+    """The stock of a drop of one size, at ``version``."""
     return events.stock_payload(
-        drop_id=drop_id, available=1000 - version, total=1000, version=version
+        drop_id=drop_id,
+        sizes=[events.size_stock(size_id, "One size", 1000 - version, 1000, version)],
     )
 
 
@@ -95,7 +99,7 @@ async def test_racing_publishers_send_at_most_one_message_per_interval_and_the_n
     pacing,
 ):
     drop_id = next(_drop_ids)
-    publishers = [events.Publisher() for _ in range(4)]
+    publishers = [Publisher() for _ in range(4)]
     versions, lock = itertools.count(1), threading.Lock()
     newest = 0
 
@@ -129,7 +133,7 @@ async def test_a_continuing_burst_is_sent_once_per_burst_interval_and_its_end_at
     pacing.STOCK_EVENT_BURST_INTERVAL_SECONDS = 0.5
     pacing.STOCK_EVENT_QUIET_SECONDS = 0.15
     drop_id = next(_drop_ids)
-    publisher = events.Publisher()
+    publisher = Publisher()
 
     def commit_for_a_while() -> tuple[int, float]:
         until_, version = time.monotonic() + 1.6, 0
@@ -153,13 +157,13 @@ async def test_a_continuing_burst_is_sent_once_per_burst_interval_and_its_end_at
 
 async def test_a_sender_that_dies_between_taking_the_drop_and_sending_is_covered(pacing):
     drop_id = next(_drop_ids)
-    throttle = events.StockThrottle(pacing.REDIS_URL, events.layer_prefix())
+    throttle = StockThrottle(pacing.REDIS_URL, layer_prefix())
     async with listening(drop_id) as heard:
         # A process takes the drop for version 1, then dies before its group_send.
-        outcome, (version, _) = await throttle.offer(stock(drop_id, 1), events.Pacing())
-        assert (outcome, version) == (events.SEND, 1)
+        outcome, (version, _) = await throttle.offer(stock(drop_id, 1), Pacing())
+        assert (outcome, version) == (SEND, 1)
         # Another process offering the same version does not take it as sent ...
-        events.Publisher().put_stock(stock(drop_id, 1))
+        Publisher().put_stock(stock(drop_id, 1))
         # ... and sends it once the dead one's interval has passed.
         await until(lambda: 1 in versions_in(heard, events.drop_group(drop_id)), timeout=2)
 
@@ -169,15 +173,15 @@ async def test_a_version_whose_publisher_died_waiting_is_sent_by_another(pacing)
     pacing.STOCK_EVENT_INTERVAL_SECONDS = pacing.STOCK_EVENT_BURST_INTERVAL_SECONDS = 1.0
     drop_id = next(_drop_ids)
     group = events.drop_group(drop_id)
-    alive = events.Publisher()
-    throttle = events.StockThrottle(pacing.REDIS_URL, events.layer_prefix())
+    alive = Publisher()
+    throttle = StockThrottle(pacing.REDIS_URL, layer_prefix())
     async with listening(drop_id) as heard:
         alive.put_stock(stock(drop_id, 1))
         await until(lambda: 1 in versions_in(heard, group), timeout=2)
         # Version 2 is offered within the interval by a process that is told to wait,
         # and dies.
-        outcome, _ = await throttle.offer(stock(drop_id, 2), events.Pacing())
-        assert outcome == events.WAIT
+        outcome, _ = await throttle.offer(stock(drop_id, 2), Pacing())
+        assert outcome == WAIT
         await asyncio.sleep(0.3)
         assert versions_in(heard, group) == [1]
         # Any other offer for the drop, even of a version already sent, sends it.
@@ -207,7 +211,7 @@ async def test_a_change_whose_process_died_before_offering_it_goes_out_with_the_
         await until(lambda: 1 in versions_in(heard, group), timeout=2)
         # Version 2 commits, and its process dies before the offer.
         with monkeypatch.context() as patch:
-            patch.setattr(events.publisher, "put_stock", lambda payload: None)
+            patch.setattr(publishing.publisher, "put_stock", lambda payload: None)
             await in_own_thread(lambda: services.reserve(user=UserFactory(), drop_id=drop.pk))
         await asyncio.sleep(0.3)
         assert versions_in(heard, group) == [1]
@@ -219,7 +223,7 @@ async def test_a_change_whose_process_died_before_offering_it_goes_out_with_the_
 
 async def test_republishing_cannot_defeat_the_interval_but_repeats_a_quiet_drop(pacing):
     drop_id = next(_drop_ids)
-    publisher = events.Publisher()
+    publisher = Publisher()
     group = events.drop_group(drop_id)
     async with listening(drop_id) as heard:
         # The same committed state announced over and over, as a republish every few
@@ -283,7 +287,7 @@ async def test_stock_offered_while_redis_is_away_goes_out_once_it_is_back(pacing
         layers = pacing.CHANNEL_LAYERS["default"]
         config = {**layers["CONFIG"], "hosts": [proxy.url]}
         pacing.CHANNEL_LAYERS = {"default": {**layers, "CONFIG": config}}
-        publisher = events.Publisher()
+        publisher = Publisher()
         started = time.monotonic()
         publisher.put_stock(stock(drop_id, 1))  # as on_commit does, after a sale
         assert time.monotonic() - started < 0.05  # the sale never waits for Redis
@@ -335,8 +339,10 @@ async def receive(communicator) -> dict:
 async def send_stock_bypassing_the_throttle(drop_id: int, version: int) -> None:
     """A stock message straight onto the channel layer, as a publisher that skips the
     deployment-wide throttle (a bug, an old process during a deploy) would send it."""
-    payload = events.stock_payload(drop_id=drop_id, available=100, total=100, version=version)
-    await events.send_message(
+    payload = events.stock_payload(
+        drop_id=drop_id, sizes=[events.size_stock(1, "One size", 100, 100, version)]
+    )
+    await publishing.send_message(
         get_channel_layer(), "stock.changed", drop_id, version, json.dumps(payload)
     )
 

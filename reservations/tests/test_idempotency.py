@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 from drops.tests.factories import DropFactory
 from inventory_project.testing import assert_json_error, assert_stock_adds_up
-from reservations import events, idempotency, services
+from reservations import idempotency, services
+from reservations import publisher as publishing
 from reservations.models import IdempotencyKey, Purchase, Reservation
 from reservations.tasks import purge_idempotency_keys_task
 from reservations.tests.helpers import ACTIVE, available, lapse, token_client
@@ -79,8 +80,7 @@ class TestReplay:
         assert_stock_adds_up()
 
     def test_a_refusal_replays_even_after_a_unit_comes_back(self, auth_client, other_user, drop):
-        drop.total_stock = drop.available_stock = 1
-        drop.save()
+        drop.sizes.update(total_stock=1, available_stock=1)
         other_hold = services.reserve(user=other_user, drop_id=drop.pk)
 
         first = keyed(auth_client, f"/api/reserve/{drop.pk}")
@@ -270,8 +270,7 @@ def test_a_keyed_reserve_by_a_buyer_whose_hold_lapsed_takes_a_new_hold(auth_clie
 def test_a_keyed_reserve_of_a_drop_sold_to_lapsed_holds_takes_one_back(
     auth_client, other_user, drop
 ):
-    drop.total_stock = drop.available_stock = 1
-    drop.save()
+    drop.sizes.update(total_stock=1, available_stock=1)
     lapse(services.reserve(user=other_user, drop_id=drop.pk))
 
     response = keyed(auth_client, f"/api/reserve/{drop.pk}")
@@ -397,7 +396,7 @@ class TestConcurrentRetries:
         def put_stock(payload):
             seen.append((payload["availableStock"], connection.in_atomic_block))
 
-        monkeypatch.setattr(events.publisher, "put_stock", put_stock)
+        monkeypatch.setattr(publishing.publisher, "put_stock", put_stock)
 
         assert keyed(client, f"/api/reserve/{drop.pk}").status_code == 201
         assert seen == [(4, False)]

@@ -32,7 +32,7 @@ ANSWER_WITHIN_SECONDS = 5
 
 
 class RowLockHolder:
-    """Another connection, holding a drop's row lock until told to let go."""
+    """Another connection, holding the row lock of a drop's one size until told to let go."""
 
     def __init__(self):
         settings = connection.settings_dict
@@ -44,12 +44,12 @@ class RowLockHolder:
         )
 
     def lock(self, drop: Drop) -> None:
-        self.connection.execute("SELECT id FROM drops_drop WHERE id = %s FOR UPDATE", [drop.pk])
+        self.connection.execute("SELECT id FROM drops_size WHERE drop_id = %s FOR UPDATE", [drop.pk])
 
     def sell_last_unit_and_commit(self, drop: Drop) -> None:
         self.connection.execute(
-            "UPDATE drops_drop SET available_stock = 0, total_stock = total_stock - 1"
-            " WHERE id = %s",
+            "UPDATE drops_size SET available_stock = 0, total_stock = total_stock - 1"
+            " WHERE drop_id = %s",
             [drop.pk],
         )
         self.connection.commit()
@@ -196,7 +196,7 @@ def test_a_unit_returned_elsewhere_is_offered_again_once_the_memo_lapses(setting
     with pytest.raises(SoldOut):
         services.reserve(user=UserFactory(), drop_id=drop.pk)
     # Another process returns a unit (this process's memo does not hear of it).
-    Drop.objects.filter(pk=drop.pk).update(total_stock=2, available_stock=1)
+    drop.sizes.update(total_stock=2, available_stock=1)
     buyer = UserFactory()
 
     with pytest.raises(SoldOut):  # answered from the memo, for at most its lifetime

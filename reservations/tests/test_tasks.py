@@ -8,7 +8,7 @@ from django.utils import timezone
 import pytest
 
 from accounts.tests.factories import UserFactory
-from drops.models import Drop
+from drops.models import Drop, Size
 from drops.tests.factories import DropFactory
 from reservations import services
 from reservations.models import Reservation, SweepRun
@@ -34,7 +34,7 @@ def test_expire_reservations_task_returns_lapsed_units_and_counts_them():
 @pytest.mark.django_db
 def test_republish_stock_task_announces_recently_changed_drops_only():
     changed = DropFactory()
-    Drop.objects.filter(pk=DropFactory().pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    Size.objects.filter(drop=DropFactory()).update(updated_at=timezone.now() - timedelta(hours=1))
     services.reserve(user=UserFactory(), drop_id=changed.pk)
     assert republish_stock_task() == 1
 

@@ -69,6 +69,7 @@ def next_frame(socket, kind: str) -> dict:
 def test_http_change_on_gunicorn_reaches_sockets_on_both_daphnes(servers):
     web, (daphne_a, daphne_b) = servers
     drop = DropFactory(total_stock=5)
+    size_id = drop.sizes.get().pk
     buyer = UserFactory()
     token = Token.objects.create(user=buyer).key
 
@@ -91,6 +92,15 @@ def test_http_change_on_gunicorn_reaches_sockets_on_both_daphnes(servers):
                 "availableStock": 4,
                 "totalStock": 5,
                 "version": 1,
+                "sizes": [
+                    {
+                        "id": size_id,
+                        "label": "One size",
+                        "availableStock": 4,
+                        "totalStock": 5,
+                        "version": 1,
+                    }
+                ],
             }
 
         sale = post(f"{web}/api/purchase/{reservation['id']}", token)["purchase"]

@@ -5,7 +5,10 @@ from reservations.selectors import stock_audit
 
 
 class Command(BaseCommand):
-    help = "Verify total == available + active reservations + purchases for every drop."
+    help = (
+        "Verify total == available + active reservations + purchases for every size of"
+        " every drop, and for every drop."
+    )
 
     def handle(self, *args, **options):
         with transaction.atomic():
@@ -16,10 +19,17 @@ class Command(BaseCommand):
         broken = [row for row in report if not row["ok"]]
         for row in report:
             line = (
-                "{status} drop {drop_id} {name!r}: total {total} = available {available}"
+                "{status} drop {drop_id} {name!r}{size}: total {total} = available {available}"
                 " + active {active} + purchased {purchased}"
-            ).format(status="OK  " if row["ok"] else "FAIL", **row)
+            ).format(
+                **{
+                    **row,
+                    "status": "OK  " if row["ok"] else "FAIL",
+                    "size": "" if row["size"] is None else f" size {row['size']!r}",
+                }
+            )
             self.stdout.write(line)
+        drops = sum(row["size"] is None for row in report)
         if broken:
-            raise CommandError(f"Stock invariant broken for {len(broken)} drop(s).")
-        self.stdout.write(self.style.SUCCESS(f"{len(report)} drop(s) consistent."))
+            raise CommandError(f"Stock invariant broken in {len(broken)} line(s).")
+        self.stdout.write(self.style.SUCCESS(f"{drops} drop(s), every size, consistent."))
