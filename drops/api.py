@@ -1,3 +1,4 @@
+from django.db import transaction
 from django.utils import timezone
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -11,16 +12,23 @@ from drops.models import Drop
 from drops.serializers import DropCreateSerializer, DropSerializer
 from reservations import services
 
+# Request key -> Drop field, for the product's identity.
+IDENTITY_FIELDS = {
+    "colourway": "colourway",
+    "styleCode": "style_code",
+    "description": "description",
+}
 LISTINGS = {
     "live": selectors.live_drops,
     "upcoming": selectors.upcoming_drops,
-    "all": lambda now: Drop.objects.all(),
+    "all": lambda now: selectors.all_drops(),
 }
 
 
 class DropViewSet(viewsets.GenericViewSet):
     queryset = Drop.objects.all()  # the browsable API's filter form asks for it on lists
     serializer_class = DropSerializer
+    lookup_value_converter = "id"  # positive and within bigint (inventory_project.api_routes)
 
     def get_permissions(self):
         if self.action == "create":
@@ -63,14 +71,24 @@ class DropViewSet(viewsets.GenericViewSet):
         serializer = DropCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        drop = services.create_drop(
-            name=data["name"],
-            price=data["price"],
-            total_stock=data["totalStock"],
-            drop_start_time=data.get("dropStartTime"),
-            drop_end_time=data.get("dropEndTime"),
-            purchase_limit=data["purchaseLimit"],
-        )
+        sizes = data.get("sizes")
+        with transaction.atomic():
+            drop = services.create_drop(
+                name=data["name"],
+                price=data["price"],
+                total_stock=data.get("totalStock"),
+                sizes=None if sizes is None else [(s["label"], s["stock"]) for s in sizes],
+                drop_start_time=data["dropStartTime"],
+                drop_end_time=data.get("dropEndTime"),
+                purchase_limit=data["purchaseLimit"],
+            )
+            # create_drop takes no identity fields; saved in its transaction, so the
+            # drop is never seen without them.
+            identity = {attr: data[key] for key, attr in IDENTITY_FIELDS.items() if data.get(key)}
+            if identity:
+                for attr, value in identity.items():
+                    setattr(drop, attr, value)
+                drop.save(update_fields=[*identity, "updated_at"])
         drop.recent_purchases = []
         return Response(
             {"message": "Drop created successfully", "drop": DropSerializer(drop).data},

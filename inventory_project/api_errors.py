@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 # The status of each domain error code (reservations/exceptions.py); a test checks that
 # every domain error's code is here.
 STATUS_BY_CODE = {
+    # Bad input that only the stock rules can judge: a size the drop does not have,
+    # none named where the drop has several, a run of sizes that does not add up.
+    "size_required": 400,
+    "size_not_found": 400,
+    "invalid_size_run": 400,
     "drop_not_found": 404,
     "reservation_not_found": 404,
     "not_open": 409,
@@ -66,7 +71,7 @@ def exception_handler(exc, context):
         code = _drf_code(exc)
         body = {"error": _first_message(response.data), "code": code}
         if isinstance(exc, exceptions.ValidationError) and isinstance(response.data, dict):
-            body["fields"] = response.data
+            body["fields"] = {field: _messages(value) for field, value in response.data.items()}
         response.data = body
     note_refusal(context["request"], code)  # the outcome metric's result
     return response
@@ -83,6 +88,21 @@ def _drf_code(exc: Exception) -> str:
     return code if isinstance(code, str) else getattr(exc, "default_code", "invalid")
 
 
+def _messages(errors) -> list[str]:
+    """A field's messages as one flat list of sentences, as the schema states them. A
+    nested field's message starts with where it is: DRF keys a list's refused items by
+    index, so "1: stock: Ensure ..." is about the second size of a drop's ``sizes``."""
+    if isinstance(errors, dict):
+        return [
+            message if key == "non_field_errors" else f"{key}: {message}"
+            for key, value in errors.items()
+            for message in _messages(value)
+        ]
+    if isinstance(errors, list):
+        return [message for item in errors for message in _messages(item)]
+    return [str(errors)]
+
+
 def _first_message(data) -> str:
     """A readable sentence from DRF's error structure, field name first."""
     if isinstance(data, dict):
@@ -95,23 +115,6 @@ def _first_message(data) -> str:
     if isinstance(data, list):
         return _first_message(data[0]) if data else "Invalid request."
     return str(data)
-
-
-def refuse_foreign_user_id(request) -> None:
-    """Identity comes from authentication; a body naming another user is refused."""
-    data = request.data
-    if not isinstance(data, dict):
-        raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-    if "userId" not in data:
-        return
-    user_id = data["userId"]
-    text = "" if isinstance(user_id, bool) or not isinstance(user_id, (int, str)) else str(user_id)
-    # ASCII digits and short: int() refuses other Unicode digits ("²") and strings of
-    # over 4300 digits, which would otherwise surface as a 500.
-    if not (text.isascii() and text.isdigit() and len(text) <= 20):
-        raise exceptions.ValidationError({"userId": ["Must be your own user id."]})
-    if int(text) != request.user.pk:
-        raise exceptions.PermissionDenied("You can only act for yourself.")
 
 
 def not_found(request, exception=None):

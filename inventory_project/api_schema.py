@@ -136,6 +136,7 @@ class AutoSchema(openapi.AutoSchema):
                 if prop is not None:
                     _state_text_rules(field, prop)
                     _state_decimal_rules(field, prop)
+                    _state_list_rules(field, prop)
         return schema
 
 
@@ -155,6 +156,19 @@ def _state_text_rules(field, prop: dict) -> None:
         prop["pattern"] = NO_NUL_NOT_BLANK_TRIMMED
     else:
         prop["pattern"] = NO_NUL_NOT_BLANK
+
+
+def _state_list_rules(field, prop: dict) -> None:
+    """A list of objects' length limits (``Serializer(many=True, min_length=...)``),
+    which drf-spectacular leaves out."""
+    if not isinstance(field, serializers.ListSerializer) or prop.get("type") != "array":
+        return
+    if field.min_length is not None:
+        prop["minItems"] = field.min_length
+    elif not field.allow_empty:
+        prop["minItems"] = 1
+    if field.max_length is not None:
+        prop["maxItems"] = field.max_length
 
 
 def _state_decimal_rules(field, prop: dict) -> None:

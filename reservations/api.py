@@ -1,10 +1,12 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.serializers import CharField
 
-from inventory_project.api_errors import refuse_foreign_user_id
 from inventory_project.api_schema import domain_error
+from inventory_project.permissions import ActsOnlyForSelf
 from inventory_project.throttles import BuyerRateThrottle
 from reservations import idempotency, selectors, services
 from reservations.serializers import (
@@ -12,6 +14,8 @@ from reservations.serializers import (
     MyReservationSerializer,
     PurchaseSerializer,
     ReservationSerializer,
+    ReserveSerializer,
+    requested_size,
     reservation_data,
 )
 
@@ -38,33 +42,48 @@ HOLD_REFUSALS = {
 }
 
 
-class ReservationViewSet(viewsets.GenericViewSet):
-    """Reserve, purchase and cancel as the authenticated buyer (token or session)."""
+class BuyerViewSet(viewsets.GenericViewSet):
+    """Acts as the authenticated buyer (token or session), and only as them."""
 
-    serializer_class = ReservationSerializer
+    permission_classes = [IsAuthenticated, ActsOnlyForSelf]
     # Per buyer, by action (reserve, purchase, cancel); the list is not throttled.
     throttle_classes = [BuyerRateThrottle]
+    serializer_class = ReservationSerializer
+    # Reservation ids in paths: positive and within bigint (inventory_project.api_routes).
+    lookup_url_kwarg = "reservation_id"
+    lookup_value_converter = "id"
+
+
+class CheckoutViewSet(BuyerViewSet):
+    """Reserve a unit of a drop, then buy it."""
 
     @extend_schema(
-        request=None,
+        request=ReserveSerializer,
         parameters=[IDEMPOTENCY_KEY],
         responses={
             201: inline_serializer(
                 "Reserved", {"message": CharField(), "reservation": ReservationSerializer()}
             ),
+            400: domain_error(
+                "Invalid input, or a size this drop does not have (`size_not_found`), or no "
+                "size named for a drop of several sizes (`size_required`)."
+            ),
             404: domain_error("No such drop."),
             409: domain_error(
-                "Not open, sold out, already holding a unit of this drop, or purchase limit "
-                "reached."
+                "Not open, that size sold out, already holding a unit of this drop, or "
+                "purchase limit reached."
             ),
             422: KEY_REUSED,
         },
     )
+    @action(detail=False, methods=["post"], url_path="reserve/<id:drop_id>")
     def reserve(self, request, drop_id: int):
-        refuse_foreign_user_id(request)
+        # By hand, not through ReserveSerializer: this is the hot path, and a
+        # serializer costs every request (reservations/serializers.py).
+        size = requested_size(request.data)
 
         def answer() -> Response:
-            reservation = services.reserve(user=request.user, drop_id=drop_id)
+            reservation = services.reserve(user=request.user, drop_id=drop_id, size=size)
             return Response(
                 {
                     "message": "Reservation successful",
@@ -85,9 +104,8 @@ class ReservationViewSet(viewsets.GenericViewSet):
             **HOLD_REFUSALS,
         },
     )
+    @action(detail=False, methods=["post"], url_path="purchase/<id:reservation_id>")
     def purchase(self, request, reservation_id: int):
-        refuse_foreign_user_id(request)
-
         def answer() -> Response:
             sale = services.purchase(user=request.user, reservation_id=reservation_id)
             return Response(
@@ -100,6 +118,10 @@ class ReservationViewSet(viewsets.GenericViewSet):
 
         return idempotency.respond(request, answer)
 
+
+class ReservationViewSet(BuyerViewSet):
+    """The buyer's reservations and purchases; cancel a hold."""
+
     @extend_schema(
         request=None,
         parameters=[IDEMPOTENCY_KEY],
@@ -110,9 +132,8 @@ class ReservationViewSet(viewsets.GenericViewSet):
             **HOLD_REFUSALS,
         },
     )
+    @action(detail=True, methods=["post"])
     def cancel(self, request, reservation_id: int):
-        refuse_foreign_user_id(request)
-
         def answer() -> Response:
             reservation = services.cancel(user=request.user, reservation_id=reservation_id)
             return Response(

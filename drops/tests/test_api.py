@@ -1,5 +1,6 @@
-"""Drop listing, detail and creation (/api/drops), plus the project-level endpoints
-no app owns: the OpenAPI schema and its docs page (health: inventory_project/tests)."""
+"""Drop listing and detail (/api/drops, with each drop's sizes), plus the
+project-level endpoints no app owns: the OpenAPI schema and its docs page (health:
+inventory_project/tests; creation: test_api_create.py)."""
 
 import json
 from datetime import timedelta
@@ -8,7 +9,6 @@ from decimal import Decimal
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from django.utils.crypto import get_random_string
 from django.utils.dateparse import parse_datetime
 
 import pytest
@@ -32,6 +32,7 @@ DROP_KEYS = {
     "price",
     "availableStock",
     "totalStock",
+    "sizes",
     "dropStartTime",
     "dropEndTime",
     "purchaseLimit",
@@ -40,10 +41,10 @@ DROP_KEYS = {
 }
 
 
-def buy(drop: Drop, buyer=None):
+def buy(drop: Drop, buyer=None, size: str | None = None):
     """One sale through the services, as a buyer would make it."""
     buyer = buyer or UserFactory()
-    reservation = services.reserve(user=buyer, drop_id=drop.pk)
+    reservation = services.reserve(user=buyer, drop_id=drop.pk, size=size)
     return services.purchase(user=buyer, reservation_id=reservation.pk)
 
 
@@ -113,6 +114,10 @@ def test_list_item_has_the_public_shape(api_client):
     assert item["name"] == "Air Test 1"
     assert item["price"] == "189.99"
     assert item["availableStock"] == item["totalStock"] == 7
+    [size] = drop.sizes.all()
+    assert item["sizes"] == [
+        {"id": size.pk, "label": "One size", "availableStock": 7, "totalStock": 7}
+    ]
     assert parse_datetime(item["dropStartTime"]) == drop.drop_start_time
     assert item["dropEndTime"] is None
     assert item["purchaseLimit"] == 2
@@ -164,7 +169,8 @@ def test_recent_purchases_are_the_three_newest_newest_first(api_client):
     [item] = api_client.get("/api/drops").json()
 
     newest_first = sales[::-1][:3]
-    assert all(set(p) == {"username", "timestamp"} for p in item["recentPurchases"])
+    assert all(set(p) == {"username", "size", "timestamp"} for p in item["recentPurchases"])
+    assert {p["size"] for p in item["recentPurchases"]} == {"One size"}
     assert [p["username"] for p in item["recentPurchases"]] == [
         public_buyer_name(sale.user.username) for sale in newest_first
     ]
@@ -197,14 +203,15 @@ def test_list_query_count_does_not_grow_with_the_number_of_drops(
         assert len(api_client.get("/api/drops").json()) == 1
 
     for _ in range(15):
-        drop = DropFactory(total_stock=5)
-        for _ in range(4):
-            buy(drop)
+        drop = DropFactory(sizes={"US 8": 2, "US 9": 2, "US 10": 1})
+        for size in ["US 8", "US 9", "US 9", "US 10"]:
+            buy(drop, size=size)
     with django_assert_max_num_queries(len(one_drop)):
         response = api_client.get("/api/drops")
 
     assert len(response.json()) == 16
     assert all(len(d["recentPurchases"]) == 3 for d in response.json()[1:])
+    assert all(len(d["sizes"]) == 3 for d in response.json()[1:])
 
 
 @pytest.mark.django_db
@@ -290,170 +297,6 @@ def test_detail_accepts_only_reads(staff_client, method):
     assert Drop.objects.filter(pk=drop.pk).exists()
 
 
-# Creation
-
-
-def valid_drop(**overrides) -> dict:
-    start = timezone.now() + timedelta(hours=1)
-    return {
-        "name": "Jordan Test 4",
-        "price": "210.00",
-        "totalStock": 25,
-        "dropStartTime": start.isoformat(),
-        "dropEndTime": (start + timedelta(hours=2)).isoformat(),
-        "purchaseLimit": 2,
-        **overrides,
-    }
-
-
-@pytest.mark.django_db
-def test_staff_creates_a_drop_with_all_stock_available(staff_client):
-    payload = valid_drop()
-
-    response = staff_client.post("/api/drops", payload, format="json")
-
-    assert response.status_code == 201
-    body = response.json()
-    assert body["message"] == "Drop created successfully"
-    drop = Drop.objects.get()
-    assert body["drop"] == {
-        "id": drop.pk,
-        "name": "Jordan Test 4",
-        "colourway": "",
-        "styleCode": "",
-        "description": "",
-        "photo": None,
-        "price": "210.00",
-        "availableStock": 25,
-        "totalStock": 25,
-        "dropStartTime": body["drop"]["dropStartTime"],
-        "dropEndTime": body["drop"]["dropEndTime"],
-        "purchaseLimit": 2,
-        "version": drop.stock_version,
-        "recentPurchases": [],
-    }
-    assert parse_datetime(body["drop"]["dropStartTime"]) == parse_datetime(payload["dropStartTime"])
-    assert parse_datetime(body["drop"]["dropEndTime"]) == parse_datetime(payload["dropEndTime"])
-    assert drop.available_stock == drop.total_stock == 25
-    assert drop.price == Decimal("210.00")
-    assert drop.purchase_limit == 2
-    assert_stock_adds_up()
-
-
-@pytest.mark.django_db
-def test_created_drop_starts_now_with_limit_one_by_default(staff_client, api_client):
-    before = timezone.now()
-
-    response = staff_client.post(
-        "/api/drops", {"name": "Dunk Test", "price": 99, "totalStock": 3}, format="json"
-    )
-
-    assert response.status_code == 201
-    drop = Drop.objects.get()
-    assert before <= drop.drop_start_time <= timezone.now()
-    assert drop.drop_end_time is None
-    assert drop.purchase_limit == 1
-    assert drop.price == Decimal("99.00")
-    assert [d["id"] for d in api_client.get("/api/drops").json()] == [drop.pk]
-
-
-@pytest.mark.django_db
-def test_drop_creation_requires_authentication(api_client):
-    assert_json_error(api_client.post("/api/drops", valid_drop(), format="json"), 401)
-    assert not Drop.objects.exists()
-
-
-@pytest.mark.django_db
-def test_drop_creation_is_refused_to_non_staff(auth_client):
-    assert_json_error(auth_client.post("/api/drops", valid_drop(), format="json"), 403)
-    assert not Drop.objects.exists()
-
-
-def _in_past(**delta) -> str:
-    return (timezone.now() - timedelta(**delta)).isoformat()
-
-
-INVALID_DROPS = {
-    "negative-price": ("price", valid_drop(price="-0.01")),
-    "price-three-decimals": ("price", valid_drop(price="10.999")),
-    "price-float-three-decimals": ("price", valid_drop(price=10.125)),
-    "price-nan-string": ("price", valid_drop(price="NaN")),
-    "price-infinity-string": ("price", valid_drop(price="Infinity")),
-    "price-too-many-digits": ("price", valid_drop(price="123456789.00")),
-    "price-word": ("price", valid_drop(price="cheap")),
-    "price-null": ("price", valid_drop(price=None)),
-    "stock-zero": ("totalStock", valid_drop(totalStock=0)),
-    "stock-negative": ("totalStock", valid_drop(totalStock=-5)),
-    "stock-word": ("totalStock", valid_drop(totalStock="ten")),
-    "stock-fraction": ("totalStock", valid_drop(totalStock=1.5)),
-    "stock-bool": ("totalStock", valid_drop(totalStock=True)),
-    "stock-huge": ("totalStock", valid_drop(totalStock=10**30)),
-    "stock-over-bigint": ("totalStock", valid_drop(totalStock=2**63)),
-    "stock-list": ("totalStock", valid_drop(totalStock=[5])),
-    "limit-zero": ("purchaseLimit", valid_drop(purchaseLimit=0)),
-    "limit-huge": ("purchaseLimit", valid_drop(purchaseLimit=10**9)),
-    "end-before-start": ("dropEndTime", valid_drop(dropEndTime=_in_past(days=1))),
-    "end-equals-start": (
-        "dropEndTime",
-        valid_drop(dropStartTime="2030-01-01T00:00:00Z", dropEndTime="2030-01-01T00:00:00Z"),
-    ),
-    "end-past-without-start": (
-        "dropEndTime",
-        {"name": "x", "price": "1", "totalStock": 1, "dropEndTime": _in_past(minutes=5)},
-    ),
-    "start-not-a-date": ("dropStartTime", valid_drop(dropStartTime="next friday")),
-    "start-out-of-range": ("dropStartTime", valid_drop(dropStartTime="99999-01-01T00:00:00Z")),
-    "missing-name": ("name", {"price": "1", "totalStock": 1}),
-    "missing-price": ("price", {"name": "x", "totalStock": 1}),
-    "missing-stock": ("totalStock", {"name": "x", "price": "1"}),
-    "blank-name": ("name", valid_drop(name="   ")),
-    "name-object": ("name", valid_drop(name={"en": "x"})),
-    "name-201-chars": ("name", valid_drop(name="n" * 201)),
-    "name-1mb": ("name", valid_drop(name="n" * 1_000_000)),
-    "name-nul": ("name", valid_drop(name="Air\x00Max")),
-}
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("field, payload", INVALID_DROPS.values(), ids=INVALID_DROPS.keys())
-def test_drop_with_invalid_field_is_refused(staff_client, field, payload):
-    response = staff_client.post("/api/drops", payload, format="json")
-
-    body = assert_json_error(response, 400)
-    assert body["error"].startswith(f"{field}:")
-    assert not Drop.objects.exists()
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
-def test_drop_with_non_finite_json_number_is_refused(staff_client, literal):
-    raw = f'{{"name": "x", "price": {literal}, "totalStock": 1}}'
-
-    response = staff_client.post("/api/drops", raw, content_type="application/json")
-
-    assert_json_error(response, 400)
-    assert not Drop.objects.exists()
-
-
-@pytest.mark.django_db
-def test_drop_creation_by_staff_session_requires_csrf_token(staff_user):
-    client = APIClient(enforce_csrf_checks=True)
-    client.force_login(staff_user)
-
-    refused = client.post("/api/drops", valid_drop(), format="json")
-
-    body = assert_json_error(refused, 403)
-    assert "CSRF" in body["error"]
-    assert not Drop.objects.exists()
-
-    csrf = get_random_string(32)
-    client.cookies["csrftoken"] = csrf
-    accepted = client.post("/api/drops", valid_drop(), format="json", HTTP_X_CSRFTOKEN=csrf)
-
-    assert accepted.status_code == 201
-    assert Drop.objects.count() == 1
-
-
 @pytest.mark.django_db
 def test_list_by_session_needs_no_csrf_token(user):
     DropFactory()
@@ -464,3 +307,39 @@ def test_list_by_session_needs_no_csrf_token(user):
 
     assert response.status_code == 200
     assert len(response.json()) == 1
+
+
+# Sizes
+
+
+@pytest.mark.django_db
+def test_a_drop_lists_its_sizes_in_run_order_and_sums_their_stock(api_client):
+    drop = DropFactory(sizes={"US 8": (4, 1), "US 10": 0, "US 9": (6, 5)})
+    ids = {size.label: size.pk for size in drop.sizes.all()}
+
+    [item] = api_client.get("/api/drops").json()
+
+    assert item["sizes"] == [
+        {"id": ids["US 8"], "label": "US 8", "availableStock": 1, "totalStock": 4},
+        {"id": ids["US 10"], "label": "US 10", "availableStock": 0, "totalStock": 0},
+        {"id": ids["US 9"], "label": "US 9", "availableStock": 5, "totalStock": 6},
+    ]
+    assert (item["availableStock"], item["totalStock"]) == (6, 10)
+
+
+@pytest.mark.django_db
+def test_a_hold_and_a_sale_show_on_their_own_size_only(api_client, user):
+    drop = DropFactory(sizes={"US 8": 3, "US 9": 3})
+    services.reserve(user=user, drop_id=drop.pk, size="US 9")
+    sale = buy(drop, size="US 9")
+
+    body = api_client.get(f"/api/drops/{drop.pk}").json()
+
+    stock = {s["label"]: (s["availableStock"], s["totalStock"]) for s in body["sizes"]}
+    assert stock == {"US 8": (3, 3), "US 9": (1, 3)}
+    assert (body["availableStock"], body["totalStock"]) == (4, 6)
+    assert body["recentPurchases"][0]["size"] == "US 9"
+    assert body["recentPurchases"][0]["username"] == public_buyer_name(sale.user.username)
+    drop.refresh_from_db()
+    assert body["version"] == drop.stock_version
+    assert_stock_adds_up()

@@ -20,15 +20,18 @@ from django.contrib.auth.password_validation import (
     get_default_password_validators,
 )
 
+import jsonschema
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import ValidationError
 
 from accounts.tests.factories import UserFactory
-from drops.models import Drop
+from drops.models import Drop, Size
 from drops.serializers import DropCreateSerializer
 from reservations.models import Reservation
+from reservations.serializers import requested_size
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -56,6 +59,20 @@ def test_schema_is_valid_openapi_and_states_the_input_rules():
     assert (drop["purchaseLimit"]["minimum"], drop["purchaseLimit"]["maximum"]) == (1, 1_000)
     assert "after dropStartTime" in drop["dropEndTime"]["description"]
     assert drop["name"]["maxLength"] == 200
+    assert (drop["sizes"]["minItems"], drop["sizes"]["maxItems"]) == (1, 100)
+    assert spec["components"]["schemas"]["DropCreateRequest"]["oneOf"] == [
+        {"required": ["totalStock"]},
+        {"required": ["sizes"]},
+    ]
+    size_stock = request_component(spec, "SizeStockRequest")
+    assert (size_stock["stock"]["minimum"], size_stock["stock"]["maximum"]) == (0, 1_000_000)
+    assert size_stock["label"]["maxLength"] == Size._meta.get_field("label").max_length
+
+    reserve_body = spec["paths"]["/api/reserve/{drop_id}"]["post"]["requestBody"]
+    assert not reserve_body.get("required")  # no body: a drop's only size
+    [by_id, by_label] = request_component(spec, "ReserveRequest")["size"]["oneOf"]
+    assert (by_id["type"], by_id["minimum"], by_id["maximum"]) == ("integer", 1, 2**63 - 1)
+    assert (by_label["type"], by_label["minLength"]) == ("string", 1)
 
     signup = request_component(spec, "SignUpRequest")
     min_length = next(
@@ -68,7 +85,7 @@ def test_schema_is_valid_openapi_and_states_the_input_rules():
     assert signup["username"]["maxLength"] == User._meta.get_field("username").max_length
 
     reserve = spec["paths"]["/api/reserve/{drop_id}"]["post"]["responses"]
-    assert {"201", "401", "404", "409"} <= reserve.keys()
+    assert {"201", "400", "401", "404", "409"} <= reserve.keys()
     assert reserve["409"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
@@ -99,6 +116,22 @@ def test_price_pattern_refuses_what_drf_refuses(price, accepted):
     assert serializer.is_valid() is accepted
     if accepted:
         assert serializer.validated_data["price"] == Decimal(price)
+
+
+@pytest.mark.parametrize(
+    "size",
+    [1, 2**63 - 1, 2**63, 0, -1, True, 9.5, "US 9", "L" * 20, "L" * 21, "", "a\x00b", [1]],
+)
+def test_reserve_size_schema_allows_what_the_view_takes(size):
+    rule = request_component(schema(), "ReserveRequest")["size"]
+    try:
+        requested_size({"size": size})
+    except ValidationError:
+        taken = False
+    else:
+        taken = True
+
+    assert jsonschema.Draft7Validator({"oneOf": rule["oneOf"]}).is_valid(size) is taken
 
 
 @pytest.mark.processes

@@ -29,6 +29,7 @@ def test_purchase_turns_the_hold_into_a_sale(auth_client, user, drop):
         "userId": user.pk,
         "dropId": drop.pk,
         "reservationId": held.pk,
+        "size": {"id": held.size_id, "label": "One size"},
         "pricePaid": "150.00",
         "createdAt": body["purchase"]["createdAt"],
     }
@@ -251,6 +252,8 @@ def test_reservation_list_shows_only_the_callers_reservations_and_purchases(
     assert [p["id"] for p in body["purchases"]] == [sale.pk]
     assert body["purchases"][0]["dropName"] == "Second"
     assert body["purchases"][0]["userId"] == user.pk
+    assert body["purchases"][0]["size"] == {"id": bought.size_id, "label": "One size"}
+    assert by_id[holding.pk]["size"] == {"id": holding.size_id, "label": "One size"}
 
 
 def test_reservation_list_is_empty_for_a_new_buyer(auth_client, other_user, drop):

@@ -27,9 +27,11 @@ def test_reserve_holds_one_unit_for_the_buyer(auth_client, user, drop):
     body = response.json()
     assert body["message"] == "Reservation successful"
     held = body["reservation"]
-    assert set(held) == {"id", "status", "expires_at", "dropId"}
+    assert set(held) == {"id", "status", "expires_at", "dropId", "size"}
     assert held["status"] == "ACTIVE"
     assert held["dropId"] == drop.pk
+    size = drop.sizes.get()
+    assert held["size"] == {"id": size.pk, "label": "One size"}
     ttl = timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
     assert before + ttl <= parse_datetime(held["expires_at"]) <= timezone.now() + ttl
     reservation = Reservation.objects.get(pk=held["id"])

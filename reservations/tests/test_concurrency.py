@@ -71,11 +71,11 @@ def assert_invariant(drop: Drop):
     assert all(row["ok"] for row in stock_audit())
 
 
-def api_post(user, path):
+def api_post(user, path, body: dict | None = None):
     def call():
         client = APIClient()
         client.force_authenticate(user)
-        return client.post(path).status_code
+        return client.post(path, body, format="json").status_code
 
     return call
 

@@ -43,8 +43,13 @@ class RowLockHolder:
             port=settings["PORT"] or 5432,
         )
 
-    def lock(self, drop: Drop) -> None:
-        self.connection.execute("SELECT id FROM drops_size WHERE drop_id = %s FOR UPDATE", [drop.pk])
+    def lock(self, drop: Drop, label: str | None = None) -> None:
+        """Lock the drop's sizes (the one labelled ``label``, if given)."""
+        self.connection.execute(
+            "SELECT id FROM drops_size WHERE drop_id = %s AND label = coalesce(%s, label)"
+            " FOR UPDATE",
+            [drop.pk, label],
+        )
 
     def sell_last_unit_and_commit(self, drop: Drop) -> None:
         self.connection.execute(
@@ -66,12 +71,12 @@ def holder():
     holder.connection.close()
 
 
-def reserve_in_thread(user, drop: Drop) -> tuple[threading.Thread, list]:
+def reserve_in_thread(user, drop: Drop, size: str | None = None) -> tuple[threading.Thread, list]:
     outcome = []
 
     def run():
         try:
-            outcome.append(services.reserve(user=user, drop_id=drop.pk))
+            outcome.append(services.reserve(user=user, drop_id=drop.pk, size=size))
         except Exception as exc:  # collected and asserted by the test
             outcome.append(exc)
         finally:
