@@ -1,28 +1,26 @@
 """Sending live events, announced by reservations.services after commit.
 
 Services call ``stock_changed`` / ``purchase_made`` inside their transaction; the
-payload (reservations.events, the contract) is built there from the committed values
-and handed over on commit. How it reaches the channel layer is this module's business
-alone:
+payload (the contract: reservations.events) is built there from the committed values
+and handed over on commit. How it reaches the channel layer is this module's alone:
 
-* stock changes are coalesced per drop across the whole deployment, by one throttle
-  per drop in Redis (``_OFFER``): every process offers its newest stock, each size is
-  kept from whichever offer knew it newest, and only the caller the throttle picks
-  sends, and sends the newest stock of every size anyone offered. So a drop costs
-  the layer at most one stock message (to each of its two groups) per
-  ``STOCK_EVENT_INTERVAL_SECONDS`` however many processes publish and however many
-  sizes change; while a burst of changes goes on, one per
-  ``STOCK_EVENT_BURST_INTERVAL_SECONDS``; and the last change of a burst goes out
-  once the drop has been quiet for ``STOCK_EVENT_QUIET_SECONDS`` (but never closer
-  than an interval to the previous one), whichever process committed it;
+* stock is coalesced per drop across the deployment by one throttle per drop in
+  Redis (``_OFFER``): every process offers its newest stock, each size is kept from
+  whichever offer knew it newest, and only the caller the throttle picks sends the
+  newest stock of every size. So a drop costs the layer at most one stock message
+  (to each of its two groups) per ``STOCK_EVENT_INTERVAL_SECONDS``, however many
+  processes publish and sizes change; during a burst, one per
+  ``STOCK_EVENT_BURST_INTERVAL_SECONDS``; and a burst's last change goes out once
+  the drop has been quiet for ``STOCK_EVENT_QUIET_SECONDS`` (never closer than an
+  interval to the previous one), whichever process committed it;
 * purchases are never coalesced; they go out at once, in order;
 * sending runs on one background thread with one event loop per process, so a
   request never opens an event loop or a Redis connection of its own, and a sale
   never waits for Redis.
 
-A lost message is corrected by the next one, or by ``republish_stock_task`` within a
-few seconds (its offers pass the same throttle). The frame text is serialized once,
-in Redis, and each daphne forwards it as it is (reservations.consumers.Fanout).
+A lost message is corrected by the next, or by ``republish_stock_task`` within a few
+seconds (through the same throttle). The frame text is built once, in Redis, and each
+daphne forwards it as it is (reservations.consumers.Fanout).
 """
 
 import asyncio
@@ -33,6 +31,7 @@ import threading
 import time
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -72,83 +71,12 @@ def purchase_made(*, drop_id: int, username: str, size: str, timestamp: datetime
     transaction.on_commit(partial(publisher.put_purchase, payload), robust=True)
 
 
-# The deployment-wide throttle: one hash per drop in Redis, changed only by these
-# scripts, so every process sees one order of offers and sends.
-#   s:<id>, sv:<id>, n:<id>   each size's newest stock offered (its frame entry), its
-#           version and its place in the run; v  the sum of those versions, the
-#           drop's version;  at  when v last grew (ms)
-#   claim   when a sender last took the drop (ms); sent, sent_at  confirmed sends
-# An offer carries the drop's every size; each size is kept from whichever offer
-# knew it newest (events.newest_stock does the same in a process), so two
-# transactions on different sizes, each knowing only its own size's newest stock,
-# are both heard.
-# A send is due at max(claim + spacing, min(at + quiet, claim + burst)): never closer
-# than spacing to the last; as soon as offers have stopped for `quiet`; and while
-# they go on, once per `burst`. After a lull that is at once (leading edge).
-# _OFFER answers {0} when the offer brought nothing new and the newest went out
-# recently (nothing to do); {1, ms} when the caller should offer again in ms (the
-# newest stock is kept, and every caller helps to send it, so one that dies
-# waiting is covered by the others); or
-# {2, version, frame}: the caller has taken the drop and must send that frame, then
-# _CONFIRM it. Until then waiters do not count it as sent, so a sender dying in
-# between is covered by them. ARGV: payload (JSON), spacing, quiet, burst, memory (ms).
-# The hash outlives a quiet hour: a fresh one would restart v from one offer's
-# sizes, below what watchers hold, until every size has been offered again.
-_OFFER = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local offered = cjson.decode(ARGV[1])
-local s = redis.call('HMGET', KEYS[1], 'v', 'at', 'claim', 'sent', 'sent_at')
-local newest, at = tonumber(s[1]) or 0, tonumber(s[2]) or 0
-local claim, sent = tonumber(s[3]) or 0, tonumber(s[4]) or -1
-local grew = false
-for place, size in ipairs(offered['sizes']) do
-  local id = tostring(size['id'])
-  local known = tonumber(redis.call('HGET', KEYS[1], 'sv:' .. id))
-  if known == nil or known < size['version'] then
-    redis.call('HSET', KEYS[1], 's:' .. id, cjson.encode(size), 'sv:' .. id, size['version'],
-               'n:' .. id, place)
-    newest = newest + size['version'] - (known or 0)
-    grew = true
-  end
-end
-if grew then
-  redis.call('HSET', KEYS[1], 'v', newest, 'at', now)
-  at = now
-elseif newest <= sent and now - tonumber(s[5]) < tonumber(ARGV[5]) then
-  return {0}
-end
-redis.call('PEXPIRE', KEYS[1], 3600000)
-local spacing, quiet, burst = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local due = math.max(claim + spacing, math.min(at + quiet, claim + burst))
-if now < due then return {1, due - now} end
-redis.call('HSET', KEYS[1], 'claim', now)
-local fields = redis.call('HGETALL', KEYS[1])
-local entries, places = {}, {}
-for i = 1, #fields, 2 do
-  local kind, id = string.match(fields[i], '^(%a+):(%d+)$')
-  if kind == 's' then entries[#entries + 1] = id end
-  if kind == 'n' then places[id] = tonumber(fields[i + 1]) end
-end
-table.sort(entries, function(a, b) return (places[a] or 0) < (places[b] or 0) end)
-local texts, available, total = {}, 0, 0
-for i, id in ipairs(entries) do
-  texts[i] = redis.call('HGET', KEYS[1], 's:' .. id)
-  local size = cjson.decode(texts[i])
-  available, total = available + size['availableStock'], total + size['totalStock']
-end
-local frame = '{"type":"stockUpdate","dropId":' .. offered['dropId'] ..
-  ',"availableStock":' .. available .. ',"totalStock":' .. total ..
-  ',"version":' .. newest .. ',"sizes":[' .. table.concat(texts, ',') .. ']}'
-return {2, newest, frame}
-"""
-_CONFIRM = """
-local t = redis.call('TIME')
-if tonumber(ARGV[1]) >= (tonumber(redis.call('HGET', KEYS[1], 'sent')) or -1) then
-  redis.call('HSET', KEYS[1], 'sent', ARGV[1], 'sent_at',
-             tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-end
-"""
+# The deployment-wide throttle, one hash per drop in Redis changed only by these
+# scripts, so every process sees one order of offers and sends: how it merges sizes
+# and when it sends is told in the scripts.
+_LUA = Path(__file__).parent / "lua"
+_OFFER = (_LUA / "stock_offer.lua").read_text()
+_CONFIRM = (_LUA / "stock_confirm.lua").read_text()
 DONE, WAIT, SEND = 0, 1, 2
 
 STOCK_SENT = LIVE_EVENTS.labels("stock", "sent")
