@@ -25,6 +25,7 @@ def drop_list(request):
     upcoming = selectors.with_recent_purchases(selectors.upcoming_drops(now))
     for drop in (*live, *upcoming):
         drop.phase = drop.phase_at(now)
+        drop.size_list = list(drop.sizes.all())
     return render(
         request,
         "drops/drop_list.html",
@@ -44,6 +45,7 @@ def drop_detail(request, pk: int):
     if drop is None:
         raise Http404("Drop not found.")
     drop.phase = drop.phase_at(now)
+    sizes = list(drop.sizes.all())
     reservation = reservation_selectors.active_reservation(request.user, drop.pk)
     purchased = 0
     if request.user.is_authenticated:
@@ -54,6 +56,8 @@ def drop_detail(request, pk: int):
         {
             "drop": drop,
             "drop_json": DropSerializer(drop).data,
+            # A drop of one size is sold as before sizes: no picker, no size named.
+            "sizes": sizes if len(sizes) > 1 else [],
             "reservation": reservation,
             "reservation_json": ReservationSerializer(reservation).data if reservation else None,
             "purchased_count": purchased,

@@ -71,10 +71,12 @@ def drop_database(config: dict) -> None:
 
 
 def seed() -> dict:
-    """Drops, buyers and one shopper with a purchase, an expired and a cancelled hold."""
+    """Drops in size runs and one of one size, buyers, and one shopper with a purchase,
+    an expired and a cancelled hold."""
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from drops.models import size_run
     from reservations import services
     from reservations.models import Reservation
 
@@ -84,13 +86,24 @@ def seed() -> dict:
     def user(username):
         return User.objects.create_user(username=username, password=PASSWORD)
 
+    def run(first, last, stock, step=0.5):
+        return list(zip(size_run(first, last, step), stock, strict=True))
+
+    def buy(buyer, drop, size=None):
+        hold = services.reserve(user=buyer, drop_id=drop.pk, size=size)
+        return services.purchase(user=buyer, reservation_id=hold.pk)
+
     shopper = user("jamie_runner")
     buyers = [user(name) for name in ("alexandra", "morgan.k", "sam")]
     live = services.create_drop(
-        name="Air Max 1 'Volt Rush'", price=Decimal("180.00"), total_stock=120
+        name="Air Max 1 'Volt Rush'",
+        price=Decimal("180.00"),
+        sizes=run(7, 12, [2, 4, 6, 10, 14, 16, 16, 14, 10, 6, 4]),
     )
     second = services.create_drop(
-        name="Dunk Low 'Harbor Blue'", price=Decimal("125.00"), total_stock=60
+        name="Dunk Low 'Harbor Blue'",
+        price=Decimal("125.00"),
+        sizes=run(8, 12, [6, 10, 12, 10, 6], step=1),
     )
     sold_out = services.create_drop(
         name="Jordan 4 'Midnight Clay'", price=Decimal("225.00"), total_stock=1
@@ -98,24 +111,23 @@ def seed() -> dict:
     upcoming = services.create_drop(
         name="Air Force 1 'Night Run'",
         price=Decimal("140.00"),
-        total_stock=80,
+        sizes=run(6, 13, [4, 8, 10, 14, 14, 12, 10, 8], step=1),
         drop_start_time=now + timedelta(hours=2, minutes=14),
     )
-    for buyer in buyers:
-        hold = services.reserve(user=buyer, drop_id=live.pk)
-        services.purchase(user=buyer, reservation_id=hold.pk)
+    # US 7 of the live drop sells out: its chip shows so.
+    for buyer, size in zip(buyers, ["US 7", "US 7", "US 10"], strict=True):
+        buy(buyer, live, size)
     services.reserve(user=buyers[0], drop_id=sold_out.pk)
 
-    bought = services.reserve(user=shopper, drop_id=second.pk)
-    services.purchase(user=shopper, reservation_id=bought.pk)
-    lapsed = services.reserve(user=shopper, drop_id=live.pk)
+    buy(shopper, second, "US 10")
+    lapsed = services.reserve(user=shopper, drop_id=live.pk, size="US 9")
     Reservation.objects.filter(pk=lapsed.pk).update(
         created_at=now - timedelta(minutes=3), expires_at=now - timedelta(minutes=2)
     )
     services.expire_due()
-    cancelled = services.reserve(user=shopper, drop_id=live.pk)
+    cancelled = services.reserve(user=shopper, drop_id=live.pk, size="US 9.5")
     services.cancel(user=shopper, reservation_id=cancelled.pk)
-    return {"shopper": shopper, "live": live, "upcoming": upcoming}
+    return {"shopper": shopper, "live": live, "upcoming": upcoming, "one_size": sold_out}
 
 
 def session_cookie(user) -> dict:
@@ -194,13 +206,22 @@ def shoot(browser, base_url: str, out: Path, data: dict, cookie: dict, kind: str
     take(page, out, "drop-list", kind)
     visit(page, f"/drops/{data['upcoming'].pk}/")
     take(page, out, "drop-upcoming", kind)
+    visit(page, f"/drops/{data['one_size'].pk}/")
+    take(page, out, "drop-one-size", kind)
     visit(page, f"/drops/{data['live'].pk}/")
     take(page, out, "drop-live", kind)
+    chosen = page.get_by_test_id("size-chip").filter(has_text="US 9.5")
+    left = chosen.inner_text().split()[-2]  # "US 9.5 16 left"
+    chosen.click()
+    expect(page.locator("#reserve-button")).to_have_text("Reserve US 9.5")
+    take(page, out, "drop-live-size", kind)
     page.locator("#reserve-button").click()
     expect(page.locator("#reservation-panel")).to_have_attribute("data-state", "active")
+    expect(chosen).to_contain_text(f"{int(left) - 1} left")  # the live update came
     take(page, out, "drop-live-hold", kind)
     page.locator("#cancel-button").click()
     expect(page.locator("#reservation-panel")).to_have_attribute("data-state", "none")
+    expect(chosen).to_contain_text(f"{left} left")
     take(page, out, "drop-live-message", kind)
     page.locator("#reserve-button").click()  # an ACTIVE hold for "My orders"
     expect(page.locator("#reservation-panel")).to_have_attribute("data-state", "active")

@@ -30,6 +30,37 @@ function keepRoomForActionBar() {
   new ResizeObserver(() => style.setProperty("--action-bar-height", `${bar.offsetHeight}px`)).observe(bar);
 }
 
+// The size picker of a drop of several sizes (the template _size_picker.html), or
+// null. onChoose runs when the buyer picks a size.
+function setupSizes(onChoose) {
+  const picker = document.getElementById("size-picker");
+  if (!picker) return null;
+  const input = (id) => picker.querySelector(`input[value="${id}"]`);
+  let chosenId = Number(picker.querySelector("input:checked")?.value) || null; // kept by a reload
+  picker.addEventListener("change", (event) => {
+    chosenId = Number(event.target.value);
+    delete picker.dataset.prompt;
+    onChoose();
+  });
+  return {
+    picker,
+    chosen: (drop) => drop.sizes?.find((size) => size.id === chosenId) ?? null,
+    choose(sizeId) {
+      if (sizeId === chosenId) return;
+      chosenId = sizeId;
+      if (sizeId === null) for (const radio of picker.querySelectorAll("input:checked")) radio.checked = false;
+      else if (input(sizeId)) input(sizeId).checked = true;
+    },
+    // Reserve without a size brings the picker into view, focus on its first size left.
+    show() {
+      const still = matchMedia("(prefers-reduced-motion: reduce)").matches;
+      picker.dataset.prompt = ""; // outlines the sizes left (sizes.css)
+      picker.scrollIntoView({ block: "center", behavior: still ? "auto" : "smooth" });
+      picker.querySelector("input:not(:disabled)")?.focus({ preventScroll: true });
+    },
+  };
+}
+
 export function setupDetail(root, urls) {
   const drop = readJson("drop-data");
   const id = drop.id;
@@ -42,7 +73,13 @@ export function setupDetail(root, urls) {
   const holdTitle = document.getElementById("hold-title");
   const countdowns = [document.getElementById("reservation-countdown"), document.querySelector("[data-bar-countdown]")];
   const holdSeconds = Number(root.dataset.holdSeconds);
-  let reservation = readJson("reservation-data"); // {id, status, expires_at, dropId} or null
+  const holdSize = document.getElementById("hold-size");
+  // null for a drop of one size. Choosing a size answers a prompt or sold-out word.
+  const sizes = setupSizes(() => {
+    if (message.dataset.kind !== "success") say("");
+    update();
+  });
+  let reservation = readJson("reservation-data"); // {id, status, expires_at, dropId, size} or null
   let purchased = Number(root.dataset.purchasedCount) || 0;
   let busy = false;
 
@@ -50,6 +87,8 @@ export function setupDetail(root, urls) {
     message.dataset.kind = kind;
     message.textContent = text;
   };
+  // "in US 9.5", or nothing for a drop of one size.
+  const inSize = (size) => (sizes && size ? ` in ${size.label}` : "");
 
   function update() {
     if (!reserveButton) return;
@@ -63,14 +102,34 @@ export function setupDetail(root, urls) {
       const left = formatDuration(parseTime(reservation.expires_at) - now());
       for (const countdown of countdowns) if (countdown && countdown.textContent !== left) countdown.textContent = left;
       holdTitle.textContent = HOLD_TITLES[state] ?? "";
+      if (holdSize && reservation.size && holdSize.textContent !== reservation.size.label) holdSize.textContent = reservation.size.label;
     }
     const reason = blocker(drops.get(id), purchased);
+    const size = sizes && updateSizes(state);
     reserveButton.disabled = busy || Boolean(reason);
     purchaseButton.disabled = cancelButton.disabled = busy;
     panel.setAttribute("aria-busy", String(busy));
-    const text = reason || `We hold one pair for you for ${holdSeconds} seconds while you check out.`;
+    const label = !sizes ? "Reserve a pair" : size ? `Reserve ${size.label}` : "Choose a size";
+    if (reserveButton.textContent !== label) reserveButton.textContent = label;
+    const ask = sizes && !size ? "Choose your size, then reserve: we hold the pair" : "We hold one pair";
+    const text = reason || `${ask} for you for ${holdSeconds} seconds while you check out.`;
     if (hint.textContent !== text) hint.textContent = text;
     hint.toggleAttribute("data-blocked", Boolean(reason));
+  }
+
+  // The picker follows the hold (its size, and no other chosen while it lasts); a
+  // chosen size that sells out meanwhile is let go, with a word unless it was the
+  // buyer's own last pair. Returns the chosen size, if any.
+  function updateSizes(state) {
+    if (state === "active" && reservation.size) sizes.choose(reservation.size.id);
+    sizes.picker.disabled = state === "active";
+    const size = sizes.chosen(drops.get(id));
+    if (size && size.availableStock <= 0 && state !== "active") {
+      sizes.choose(null);
+      if (state === "none" || state === "expired") say(`${size.label} just sold out. Choose another size.`, "error");
+      return null;
+    }
+    return size;
   }
 
   // The server's view of this buyer's holds and purchases, after a refusal or a reconnect.
@@ -86,11 +145,11 @@ export function setupDetail(root, urls) {
     update();
   }
 
-  async function act(url, succeeded) {
+  async function act(url, succeeded, body) {
     if (busy) return;
     busy = true;
     update();
-    const result = await callApi(url);
+    const result = await callApi(url, "POST", body);
     busy = false;
     if (result.ok) {
       succeeded(result.body);
@@ -110,19 +169,28 @@ export function setupDetail(root, urls) {
   connectLive(root.dataset.socketPath, { onMessage: handle, onReconnect: reserveButton && syncReservation });
   if (!reserveButton) return;
 
-  reserveButton.addEventListener("click", () =>
-    act(urls.reserve, (body) => {
-      reservation = body.reservation;
-      say("Reserved! One pair is held for you. Buy it before the timer runs out.", "success");
-      update();
-      purchaseButton.focus();
-    }),
-  );
+  reserveButton.addEventListener("click", () => {
+    const size = sizes?.chosen(drops.get(id));
+    if (sizes && !size) {
+      say("Choose your size first.", "info");
+      return sizes.show();
+    }
+    act(
+      urls.reserve,
+      (body) => {
+        reservation = { size: size && { id: size.id, label: size.label }, ...body.reservation };
+        say(`Reserved! One pair${inSize(reservation.size)} is held for you. Buy it before the timer runs out.`, "success");
+        update();
+        purchaseButton.focus();
+      },
+      size ? { size: size.id } : {},
+    );
+  });
   purchaseButton.addEventListener("click", () =>
     act(route(urls.purchase, reservation.id), () => {
       reservation = { ...reservation, status: "PURCHASED" };
       purchased += 1;
-      say("Purchase complete. The pair is yours; it is listed under My orders.", "success");
+      say(`Purchase complete. The pair${inSize(reservation.size)} is yours; it is listed under My orders.`, "success");
     }),
   );
   cancelButton.addEventListener("click", () =>

@@ -28,20 +28,23 @@ export function applySnapshot(list) {
   for (const fresh of list) {
     const held = drops.get(fresh.id);
     const drop = { ...fresh, recentPurchases: mergePurchases([], fresh.recentPurchases) };
-    if (held && held.version > fresh.version) {
-      Object.assign(drop, { availableStock: held.availableStock, totalStock: held.totalStock, version: held.version });
-    }
+    if (held && held.version > fresh.version) Object.assign(drop, stockOf(held));
     drops.set(drop.id, drop);
   }
   hooks.snapshot?.(list);
   drops.forEach(render);
 }
 
+// A drop's stock: its sums, their version and every size (a frame's list is complete).
+function stockOf({ availableStock, totalStock, version, sizes }) {
+  return { availableStock, totalStock, version, ...(sizes && { sizes }) };
+}
+
 function applyStock(event) {
   const drop = drops.get(event.dropId);
   if (!drop) return hooks.unknownDrop?.(event.dropId);
   if (event.version <= drop.version) return;
-  Object.assign(drop, { availableStock: event.availableStock, totalStock: event.totalStock, version: event.version });
+  Object.assign(drop, stockOf(event));
   render(drop);
 }
 

@@ -12,11 +12,36 @@ function setText(scope, field, value) {
   }
 }
 
-function renderFeed(list, purchases) {
+// A drop of several sizes names them; a drop of one is sold as before sizes.
+const hasSizes = (drop) => (drop.sizes?.length ?? 0) > 1;
+
+// "11 sizes: US 7–US 12" on a drop's card, as the list page's template writes it.
+function sizesHint(drop) {
+  if (!hasSizes(drop)) return "";
+  const { sizes } = drop;
+  return `${sizes.length} sizes: ${sizes[0].label}–${sizes[sizes.length - 1].label}`;
+}
+
+// The size chips of the drop page: each size's stock, and a sold-out size not choosable.
+function renderSizes(scope, sizes) {
+  for (const size of sizes ?? []) {
+    const chip = scope.querySelector(`[data-size-id="${size.id}"]`);
+    if (!chip) continue; // added after the page loaded: shown on the next visit
+    const stock = size.availableStock > 0 ? "in" : "out";
+    if (chip.dataset.stock !== stock) {
+      chip.dataset.stock = stock;
+      chip.querySelector("input").disabled = stock === "out";
+    }
+    setText(chip, "size-label", size.label);
+    setText(chip, "size-stock", stock === "in" ? `${size.availableStock} left` : "Sold out");
+  }
+}
+
+function renderFeed(list, purchases, sized) {
   const key = purchases.map((p) => `${p.username}@${p.timestamp}`).join("|");
   if (list.dataset.key !== key) {
     list.dataset.key = key;
-    list.replaceChildren(...purchases.map(feedItem));
+    list.replaceChildren(...purchases.map((purchase) => feedItem(purchase, sized)));
     if (!purchases.length) {
       const empty = document.createElement("li");
       empty.className = "feed-empty";
@@ -29,7 +54,7 @@ function renderFeed(list, purchases) {
   }
 }
 
-function feedItem(purchase) {
+function feedItem(purchase, sized) {
   const item = document.createElement("li");
   const buyer = document.createElement("span");
   buyer.className = "buyer";
@@ -44,7 +69,8 @@ function feedItem(purchase) {
   ago.dataset.ago = "";
   ago.setAttribute("aria-hidden", "true");
   ago.textContent = timeAgo(at);
-  item.append(buyer, " bought a pair", spoken, " ", ago);
+  const what = sized && purchase.size ? ` bought a pair in ${purchase.size}` : " bought a pair";
+  item.append(buyer, what, spoken, " ", ago);
   return item;
 }
 
@@ -57,12 +83,14 @@ export function render(drop) {
     setText(el, "price", money.format(Number(drop.price)));
     setText(el, "available", drop.availableStock);
     setText(el, "total", drop.totalStock);
+    setText(el, "sizes", sizesHint(drop));
     setText(el, "countdown", formatDuration(parseTime(drop.dropStartTime) - now()));
     for (const bar of el.querySelectorAll('[data-field="bar"]')) {
       bar.style.width = `${(100 * drop.availableStock) / drop.totalStock}%`;
     }
+    renderSizes(el, drop.sizes);
     for (const feed of el.querySelectorAll('[data-field="feed"]')) {
-      renderFeed(feed, drop.recentPurchases);
+      renderFeed(feed, drop.recentPurchases, hasSizes(drop));
     }
   }
   hooks.rendered?.(drop, phase);

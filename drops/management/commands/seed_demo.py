@@ -7,12 +7,17 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from drops.models import Drop
+from drops.models import Drop, size_run
 from inventory_project.devservices import demo_credentials, demo_password
 from reservations import services
 
 DEMO_DROP = "Air Jordan 1 Retro High OG 'Lost & Found'"
 UPCOMING_DROP = "Dunk Low Retro 'Panda'"
+ONE_SIZE_DROP = "Everyday Cushioned Crew Socks 'Chicago'"
+# Pairs per size, most in the middle of the run, as a shop stocks it; the small sizes
+# sell out first in the demo.
+DEMO_RUN = dict(zip(size_run(7, 12), [1, 3, 5, 8, 12, 14, 14, 12, 10, 6, 4], strict=True))
+UPCOMING_RUN = dict(zip(size_run(6, 13, 1), [2, 4, 6, 9, 9, 7, 4, 2], strict=True))
 # What the demo drops are; no photos, so the shop shows its drawn fallback shoes.
 IDENTITY = {
     DEMO_DROP: {
@@ -26,6 +31,12 @@ IDENTITY = {
         "style_code": "DD1391-100",
         "description": "Smooth white leather with black overlays on a flat cupsole; "
         "the everyday low that goes with everything.",
+    },
+    # One size: sold as every drop was before sizes, with no size to choose.
+    ONE_SIZE_DROP: {
+        "colourway": "Varsity Red/White",
+        "style_code": "SX7676-657",
+        "description": "Cushioned crew socks in the Chicago colours; one size fits US 8 to 12.",
     },
 }
 
@@ -56,13 +67,17 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
         now = timezone.now()
-        if not Drop.objects.filter(name=DEMO_DROP, available_stock__gt=0).exists():
-            services.create_drop(name=DEMO_DROP, price=Decimal("180.00"), total_stock=100)
+        if not Drop.objects.filter(name=DEMO_DROP, sizes__available_stock__gt=0).exists():
+            services.create_drop(
+                name=DEMO_DROP, price=Decimal("180.00"), sizes=list(DEMO_RUN.items())
+            )
+        if not Drop.objects.filter(name=ONE_SIZE_DROP, sizes__available_stock__gt=0).exists():
+            services.create_drop(name=ONE_SIZE_DROP, price=Decimal("22.00"), total_stock=150)
         if not Drop.objects.filter(name=UPCOMING_DROP, drop_start_time__gt=now).exists():
             services.create_drop(
                 name=UPCOMING_DROP,
                 price=Decimal("115.00"),
-                total_stock=50,
+                sizes=list(UPCOMING_RUN.items()),
                 drop_start_time=now + timedelta(minutes=10),
             )
         for name, identity in IDENTITY.items():
