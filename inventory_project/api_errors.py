@@ -41,6 +41,7 @@ STATUS_BY_CODE = {
     "purchase_limit_reached": 409,
     "not_active": 409,
     "stock_below_committed": 409,
+    "size_in_use": 409,
     "stock_conflict": 409,
     # Gone: the hold existed and lapsed; its unit is back on sale.
     "hold_expired": 410,

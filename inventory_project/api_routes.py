@@ -1,8 +1,8 @@
 """How the API's routes are built: the id converter and the router that each app's API
-URL module (accounts/api_urls.py, drops/api_urls.py, reservations/api_urls.py) uses.
+URL module (accounts/api_urls.py, shop/api_urls.py, reservations/api_urls.py) uses.
 
 The public paths and route names predate the routers (clients, the page script,
-drops/views.py and inventory_project/metrics.py know them), so the router makes
+shop/views.py and inventory_project/metrics.py know them), so the router makes
 exactly those: no trailing slash, ids through the id converter, and names without
 DRF's ``-list``/``-detail`` suffixes.
 """

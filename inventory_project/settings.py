@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "accounts",
     "drops",
     "reservations",
+    "shop",
 ]
 
 MIDDLEWARE = [
@@ -76,7 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "drops.context_processors.live_settings",
+                "shop.context_processors.live_settings",
             ],
         },
     },

@@ -5,18 +5,18 @@ from django.urls import include, path
 
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-# Imported first: it registers the <id:...> converter, which drops/urls.py uses too.
+# Imported first: it registers the <id:...> converter, which shop/urls.py uses too.
 from inventory_project.api_routes import IdConverter  # noqa: F401
 from inventory_project.health import LivenessView, ReadinessView
 from inventory_project.metrics import MetricsView
 
 # Each app's API routes live with the app; their names share the "api" namespace
-# (api:drops, api:reserve, ...), which drops/views.py and the metrics' labels use.
+# (api:drops, api:reserve, ...), which shop/views.py and the metrics' labels use.
 api_patterns = [
     path("health", ReadinessView.as_view(), name="health"),
     path("health/live", LivenessView.as_view(), name="health-live"),
     path("", include("accounts.api_urls")),
-    path("", include("drops.api_urls")),
+    path("", include("shop.api_urls")),
     path("", include("reservations.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
@@ -28,7 +28,7 @@ urlpatterns = [
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("api/", include((api_patterns, "api"))),
     path("accounts/", include("accounts.urls")),
-    path("", include("drops.urls")),
+    path("", include("shop.urls")),
     # Nothing unless DEBUG is on: then uploaded photos are served here (production: the proxy).
     *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),
 ]

@@ -1,6 +1,6 @@
 """The live-event contract: the frames sockets get, and what travels the channel layer.
 
-Shared by the sender (reservations.publisher), the consumer (reservations.consumers)
+Shared by the sender (reservations.publisher), the consumer (shop.consumers)
 and the tests. A stock frame carries absolute state, the whole drop's: its totals and
 every size, each size with its own ``version`` (bumped with every change of its
 stock), and the drop's ``version``, the sum of its sizes' versions. A size's version
@@ -13,7 +13,7 @@ from typing import Literal, TypedDict
 
 from rest_framework import serializers
 
-from drops.selectors import public_buyer_name
+from reservations.selectors import public_buyer_name
 
 ALL_DROPS_GROUP = "drops"
 
@@ -44,7 +44,7 @@ class NewPurchase(TypedDict):
 
     type: Literal["newPurchase"]
     dropId: int
-    username: str  # masked: the feed is public (drops.selectors.public_buyer_name)
+    username: str  # masked: the feed is public (reservations.selectors.public_buyer_name)
     size: str  # the size's label
     timestamp: str
 

@@ -68,6 +68,11 @@ class SizeNotFound(StockError):
     default_message = "This drop has no such size."
 
 
+class SizeInUse(StockError):
+    code = "size_in_use"
+    default_message = "This size cannot be removed: it was held or sold, or its stock changed."
+
+
 class InvalidSizeRun(StockError):
     code = "invalid_size_run"
     default_message = "A size run needs at least one size, unique labels and stock of 0 or more."

@@ -20,7 +20,7 @@ and handed over on commit. How it reaches the channel layer is this module's alo
 
 A lost message is corrected by the next, or by ``republish_stock_task`` within a few
 seconds (through the same throttle). The frame text is built once, in Redis, and each
-daphne forwards it as it is (reservations.consumers.Fanout).
+daphne forwards it as it is (shop.consumers.Fanout).
 """
 
 import asyncio

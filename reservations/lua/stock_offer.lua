@@ -1,8 +1,8 @@
 -- The deployment-wide throttle: one hash per drop in Redis, changed only by these
 -- scripts, so every process sees one order of offers and sends.
---   s:<id>, sv:<id>, n:<id>   each size's newest stock offered (its frame entry), its
---           version and its place in the run; v  the sum of those versions, the
---           drop's version;  at  when v last grew (ms)
+--   s:<id>, sv:<id>   each size's newest stock offered (its frame entry) and its
+--           version; v  the sum of those versions, the drop's version;  at  when v
+--           last grew (ms);  run  the ids of the sizes in the newest offer, in order
 --   claim   when a sender last took the drop (ms); sent, sent_at  confirmed sends
 -- An offer carries the drop's every size; each size is kept from whichever offer
 -- knew it newest (events.newest_stock does the same in a process), so two
@@ -27,16 +27,21 @@ local s = redis.call('HMGET', KEYS[1], 'v', 'at', 'claim', 'sent', 'sent_at')
 local newest, at = tonumber(s[1]) or 0, tonumber(s[2]) or 0
 local claim, sent = tonumber(s[3]) or 0, tonumber(s[4]) or -1
 local grew = false
+local run = {}
 for place, size in ipairs(offered['sizes']) do
+  run[place] = tostring(size['id'])
   local id = tostring(size['id'])
   local known = tonumber(redis.call('HGET', KEYS[1], 'sv:' .. id))
   if known == nil or known < size['version'] then
-    redis.call('HSET', KEYS[1], 's:' .. id, cjson.encode(size), 'sv:' .. id, size['version'],
-               'n:' .. id, place)
+    redis.call('HSET', KEYS[1], 's:' .. id, cjson.encode(size), 'sv:' .. id, size['version'])
     newest = newest + size['version'] - (known or 0)
     grew = true
   end
 end
+-- The run as the newest offer knows it: its sizes and their order. A size removed
+-- from the run (never sold, so its version is 0 and the sum does not move) leaves
+-- the frames with the next offer.
+redis.call('HSET', KEYS[1], 'run', table.concat(run, ','))
 if grew then
   redis.call('HSET', KEYS[1], 'v', newest, 'at', now)
   at = now
@@ -48,16 +53,8 @@ local spacing, quiet, burst = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARG
 local due = math.max(claim + spacing, math.min(at + quiet, claim + burst))
 if now < due then return {1, due - now} end
 redis.call('HSET', KEYS[1], 'claim', now)
-local fields = redis.call('HGETALL', KEYS[1])
-local entries, places = {}, {}
-for i = 1, #fields, 2 do
-  local kind, id = string.match(fields[i], '^(%a+):(%d+)$')
-  if kind == 's' then entries[#entries + 1] = id end
-  if kind == 'n' then places[id] = tonumber(fields[i + 1]) end
-end
-table.sort(entries, function(a, b) return (places[a] or 0) < (places[b] or 0) end)
 local texts, available, total = {}, 0, 0
-for i, id in ipairs(entries) do
+for i, id in ipairs(run) do
   texts[i] = redis.call('HGET', KEYS[1], 's:' .. id)
   local size = cjson.decode(texts[i])
   available, total = available + size['availableStock'], total + size['totalStock']

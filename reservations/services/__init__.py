@@ -24,6 +24,7 @@ from reservations.services.stock import (
     add_sizes,
     create_drop,
     lock_for_stock_edit,
+    remove_size,
     republish_recent_stock,
     set_total_stock,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "purchase",
     "record_sweep_run",
     "release_reservation",
+    "remove_size",
     "republish_recent_stock",
     "reserve",
     "set_total_stock",

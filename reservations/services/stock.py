@@ -17,6 +17,7 @@ from reservations import events, publisher
 from reservations.exceptions import (
     DropNotFound,
     InvalidSizeRun,
+    SizeInUse,
     SizeNotFound,
     StockBelowCommitted,
 )
@@ -114,6 +115,25 @@ def _insert_sizes(drop_id: int, run: list[tuple[str, int]], *, first_position: i
         )
         for offset, (label, units) in enumerate(run)
     )
+
+
+@transaction.atomic
+def remove_size(*, size_id: int) -> None:
+    """Take a size out of its drop's run. Publishes stock.
+
+    Only a size nobody ever held and whose stock never changed: the drop's version is
+    the sum of its sizes' versions, and must never go back (reservations.events).
+    """
+    size = lock_size(size_id)
+    if size.stock_version or Reservation.objects.filter(size=size).exists():
+        raise SizeInUse(
+            f"{size.label} cannot be removed: it was held or sold, or its stock was changed. "
+            "Set its stock to what is held and sold instead; none is then offered."
+        )
+    if not Size.objects.filter(drop_id=size.drop_id).exclude(pk=size.pk).exists():
+        raise InvalidSizeRun("A drop keeps at least one size.")
+    size.delete()
+    publish_stock(size.drop_id)
 
 
 @transaction.atomic

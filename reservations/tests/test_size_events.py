@@ -42,3 +42,20 @@ async def test_two_processes_each_knowing_only_their_own_size_are_both_heard(pac
     frame = json.loads(last["text"])
     assert frame == events.stock_payload(drop_id=drop_id, sizes=sizes(A=1, B=1))
     assert last["version"] == frame["version"] == 2
+
+
+@pytest.mark.asyncio
+async def test_a_size_taken_out_of_the_run_leaves_the_frames(pacing):  # noqa: F811
+    drop_id = next(_drop_ids)
+    group = events.drop_group(drop_id)
+    publisher = Publisher()
+    async with listening(drop_id) as heard:
+        publisher.put_stock(events.stock_payload(drop_id=drop_id, sizes=sizes(A=1, B=0)))
+        await until(lambda: [m for _, m in heard if m["group"] == group], 3)
+        # B, never sold, is removed; a later sale of A is announced with A alone.
+        only_a = [size for size in sizes(A=2, B=0) if size["label"] == "A"]
+        publisher.put_stock(events.stock_payload(drop_id=drop_id, sizes=only_a))
+        await until(lambda: 2 in [m["version"] for _, m in heard if m["group"] == group], 3)
+    frame = json.loads([m for _, m in heard if m["group"] == group][-1]["text"])
+    assert [size["label"] for size in frame["sizes"]] == ["A"]
+    assert (frame["availableStock"], frame["totalStock"]) == (8, 10)

@@ -16,6 +16,7 @@ from reservations.exceptions import (
     AlreadyReserved,
     InvalidSizeRun,
     PurchaseLimitReached,
+    SizeInUse,
     SizeNotFound,
     SizeRequired,
     SoldOut,
@@ -130,11 +131,19 @@ def test_a_size_total_cannot_shrink_below_what_is_held_or_sold(drop):
     assert_stock_adds_up()
 
 
-def test_size_run_labels():
-    assert size_run(7, 8) == ["US 7", "US 7.5", "US 8"]
-    assert size_run(36, 38, 1, system="EU") == ["EU 36", "EU 37", "EU 38"]
-    with pytest.raises(ValueError):
-        size_run(9, 8)
+def test_only_a_size_never_held_and_never_restocked_is_removed(drop):
+    services.reserve(user=UserFactory(), drop_id=drop.pk, size="US 8")
+    services.set_total_stock(size_id=size(drop, "US 9").pk, total_stock=3)
+    for label in ("US 8", "US 9"):  # held; restocked: the drop's version must not go back
+        with pytest.raises(SizeInUse, match=label):
+            services.remove_size(size_id=size(drop, label).pk)
+    version = drop.stock_version
+    services.remove_size(size_id=size(drop, "US 10").pk)
+    assert [s.label for s in drop.sizes.all()] == ["US 8", "US 9"]
+    assert drop.stock_version == version
+    single = DropFactory(total_stock=1)
+    with pytest.raises(InvalidSizeRun):
+        services.remove_size(size_id=single.sizes.get().pk)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,8 +13,8 @@ from rest_framework.authtoken.models import Token
 from websockets.sync.client import connect
 
 from accounts.tests.factories import UserFactory
-from drops.selectors import public_buyer_name
 from drops.tests.factories import DropFactory
+from reservations.selectors import public_buyer_name
 
 ORIGIN = "http://127.0.0.1"  # the origin validator accepts ALLOWED_HOSTS only
 # No proxy from the environment for loopback requests.

@@ -17,10 +17,10 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from drops.models import Drop
-from drops.selectors import public_buyer_name
 from drops.tests.factories import DropFactory, UpcomingDropFactory
 from inventory_project.testing import assert_json_error, assert_stock_adds_up
 from reservations import services
+from reservations.selectors import public_buyer_name
 
 DROP_KEYS = {
     "id",

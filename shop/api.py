@@ -7,10 +7,10 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 
-from drops import selectors
+from drops import selectors as catalog
 from drops.models import Drop
 from drops.serializers import DropCreateSerializer, DropSerializer
-from reservations import services
+from reservations import selectors, services
 
 # Request key -> Drop field, for the product's identity.
 IDENTITY_FIELDS = {
@@ -19,9 +19,9 @@ IDENTITY_FIELDS = {
     "description": "description",
 }
 LISTINGS = {
-    "live": selectors.live_drops,
-    "upcoming": selectors.upcoming_drops,
-    "all": lambda now: selectors.all_drops(),
+    "live": catalog.live_drops,
+    "upcoming": catalog.upcoming_drops,
+    "all": lambda now: catalog.all_drops(),
 }
 
 

@@ -1,6 +1,6 @@
 """End to end: buyers watch stock, purchases and expiry live, the list page follows
 drops as they open, and a lost socket recovers. Phones: test_browser_phone.py; sizes:
-test_browser_sizes.py. The servers and Chromium: drops/tests/browser.py."""
+test_browser_sizes.py. The servers and Chromium: shop/tests/browser.py."""
 
 import re
 from datetime import timedelta
@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from drops.models import Drop
-from drops.tests.browser import (
+from reservations import services
+from reservations.models import Reservation
+from shop.tests.browser import (
     BROWSER_MARKS,
     HOLD_SECONDS,
     PHONE,
@@ -20,8 +22,6 @@ from drops.tests.browser import (
     open_page,
     shot,
 )
-from reservations import services
-from reservations.models import Reservation
 
 pytestmark = BROWSER_MARKS
 

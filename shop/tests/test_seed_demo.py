@@ -8,17 +8,17 @@ from django.core.management import CommandError, call_command
 import pytest
 
 from accounts.tests.factories import UserFactory
-from drops.management.commands.seed_demo import (
+from drops.models import Drop
+from inventory_project.testing import assert_stock_adds_up
+from reservations import services
+from reservations.models import Purchase, Reservation
+from shop.management.commands.seed_demo import (
     DEMO_DROP,
     DEMO_RUN,
     ONE_SIZE_DROP,
     UPCOMING_DROP,
     UPCOMING_RUN,
 )
-from drops.models import Drop
-from inventory_project.testing import assert_stock_adds_up
-from reservations import services
-from reservations.models import Purchase, Reservation
 
 # flush (--reset) truncates tables, which PostgreSQL refuses inside a transaction that
 # has pending deferred constraint checks, as a rolled-back test's would.

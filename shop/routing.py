@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reservations.consumers import DropConsumer
+from shop.consumers import DropConsumer
 
 websocket_urlpatterns = [
     path("ws/drops/", DropConsumer.as_asgi()),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from drops import views
+from shop import views
 
 urlpatterns = [
     path("", views.drop_list, name="drop-list"),

@@ -11,9 +11,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from drops import selectors
+from drops import selectors as catalog
 from drops.serializers import DropSerializer
 from inventory_project.metrics import WEBSOCKETS_OPEN
+from reservations import selectors
 from reservations.events import ALL_DROPS_GROUP, LiveMessage, drop_group
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def _snapshot(drop_id: int | None) -> list[dict] | None:
         return None if drop is None else [DropSerializer(drop).data]
     now = timezone.now()
     drops = selectors.with_recent_purchases(
-        [*selectors.live_drops(now), *selectors.upcoming_drops(now)]
+        [*catalog.live_drops(now), *catalog.upcoming_drops(now)]
     )
     return DropSerializer(drops, many=True).data
 

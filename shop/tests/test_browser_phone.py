@@ -1,6 +1,6 @@
 """End to end on a phone-sized page (390x844): the action bar keeps Reserve and Buy on
 screen, the nav keeps one line, orders are cards in local time; and the page reads a
-refused buy by its error code. The servers and Chromium: drops/tests/browser.py."""
+refused buy by its error code. The servers and Chromium: shop/tests/browser.py."""
 
 import re
 from decimal import Decimal
@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from drops.tests.browser import (
+from reservations import services
+from reservations.models import Reservation
+from shop.tests.browser import (
     BROWSER_MARKS,
     PHONE,
     buy,
@@ -21,8 +23,6 @@ from drops.tests.browser import (
     open_page,
     shot,
 )
-from reservations import services
-from reservations.models import Reservation
 
 pytestmark = BROWSER_MARKS
 

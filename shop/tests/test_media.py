@@ -16,7 +16,7 @@ from accounts.tests.factories import UserFactory
 from drops import media
 from drops.models import FALLBACK_ART_COLOURS, Drop
 from drops.tests.factories import DropFactory
-from drops.tests.test_admin import drop_form
+from shop.tests.test_admin import drop_form
 
 pytestmark = pytest.mark.django_db
 

@@ -25,11 +25,11 @@ from channels.testing import WebsocketCommunicator
 
 from accounts.tests.factories import UserFactory
 from drops.models import Drop
-from drops.selectors import public_buyer_name
 from drops.tests.factories import DropFactory, UpcomingDropFactory
 from inventory_project.asgi import application
 from reservations import services
 from reservations.models import Purchase, Reservation
+from reservations.selectors import public_buyer_name
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

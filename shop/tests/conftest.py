@@ -1,10 +1,10 @@
-"""Fixtures of the browser tests (drops/tests/browser.py has their helpers)."""
+"""Fixtures of the browser tests (shop/tests/browser.py has their helpers)."""
 
 import os
 
 import pytest
 
-from drops.tests.browser import (
+from shop.tests.browser import (
     ARTIFACTS,
     BASE_DIR,
     BIN,

@@ -1,7 +1,7 @@
 """The drops API: /api/drops (list; create for staff) and /api/drops/<id>."""
 
-from drops.api import DropViewSet
 from inventory_project.api_routes import ApiRouter
+from shop.api import DropViewSet
 
 router = ApiRouter()
 router.register("drops", DropViewSet, basename="drop")

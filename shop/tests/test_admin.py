@@ -10,11 +10,11 @@ import pytest
 
 from accounts.tests.factories import UserFactory
 from drops.models import Drop
-from drops.tests.admin_forms import drop_form as add_form
-from drops.tests.admin_forms import form_errors
 from drops.tests.factories import DropFactory
 from reservations import services
 from reservations.models import Reservation
+from shop.tests.admin_forms import drop_form as add_form
+from shop.tests.admin_forms import form_errors
 
 pytestmark = pytest.mark.django_db
 

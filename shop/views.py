@@ -5,9 +5,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from drops import selectors
+from drops import selectors as catalog
 from drops.serializers import DropSerializer
-from reservations import selectors as reservation_selectors
+from reservations import selectors
 from reservations.serializers import ReservationSerializer
 
 # Stands for an object's id while a route is reversed; the page script puts the real id
@@ -21,8 +21,8 @@ def _route(name: str) -> str:
 
 def drop_list(request):
     now = timezone.now()
-    live = selectors.with_recent_purchases(selectors.live_drops(now))
-    upcoming = selectors.with_recent_purchases(selectors.upcoming_drops(now))
+    live = selectors.with_recent_purchases(catalog.live_drops(now))
+    upcoming = selectors.with_recent_purchases(catalog.upcoming_drops(now))
     for drop in (*live, *upcoming):
         drop.phase = drop.phase_at(now)
         drop.size_list = list(drop.sizes.all())
@@ -46,10 +46,10 @@ def drop_detail(request, pk: int):
         raise Http404("Drop not found.")
     drop.phase = drop.phase_at(now)
     sizes = list(drop.sizes.all())
-    reservation = reservation_selectors.active_reservation(request.user, drop.pk)
+    reservation = selectors.active_reservation(request.user, drop.pk)
     purchased = 0
     if request.user.is_authenticated:
-        purchased = reservation_selectors.user_purchases(request.user).filter(drop=drop).count()
+        purchased = selectors.user_purchases(request.user).filter(drop=drop).count()
     return render(
         request,
         "drops/drop_detail.html",
@@ -81,7 +81,7 @@ def my_orders(request):
         request,
         "drops/my_orders.html",
         {
-            "reservations": reservation_selectors.user_reservations(request.user),
-            "purchases": reservation_selectors.user_purchases(request.user),
+            "reservations": selectors.user_reservations(request.user),
+            "purchases": selectors.user_purchases(request.user),
         },
     )

@@ -1,11 +1,13 @@
 """End to end on a phone-sized page (390x844): choosing a size, reserving and buying it,
 a sold-out size that cannot be chosen, and size chips that follow the stock live.
-The servers and Chromium: drops/tests/browser.py."""
+The servers and Chromium: shop/tests/browser.py."""
 
 from decimal import Decimal
 
 from accounts.tests.factories import UserFactory
-from drops.tests.browser import (
+from reservations import services
+from reservations.models import Reservation
+from shop.tests.browser import (
     BROWSER_MARKS,
     PHONE,
     chromium,
@@ -14,8 +16,6 @@ from drops.tests.browser import (
     on_screen,
     shot,
 )
-from reservations import services
-from reservations.models import Reservation
 
 pytestmark = BROWSER_MARKS
 

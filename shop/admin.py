@@ -192,12 +192,18 @@ class SizeInline(admin.TabularInline):
         class SizeRowForm(formset.form):
             def hand_clean_DELETE(self):
                 # Django's own check names every hold (hundreds, in a drop); one
-                # sentence says why and what to do instead.
+                # sentence says why and what to do instead. Checked again, under the
+                # size's lock, by services.remove_size when the form is saved.
                 size = self.instance
-                if self.cleaned_data.get("DELETE") and size.pk and size.reservations.exists():
+                if (
+                    self.cleaned_data.get("DELETE")
+                    and size.pk
+                    and (size.stock_version or size.reservations.exists())
+                ):
                     raise forms.ValidationError(
-                        f"{size.label} cannot be deleted: buyers hold or bought it. Set its "
-                        "stock to what is held and sold instead; none is then offered."
+                        f"{size.label} cannot be deleted: it was held or sold, or its stock "
+                        "was changed. Set its stock to what is held and sold instead; none "
+                        "is then offered."
                     )
 
         formset.form = SizeRowForm
@@ -316,7 +322,7 @@ class DropAdmin(admin.ModelAdmin):
             size = row.instance
             if rows.is_deleted(row):
                 # Checked by the row's form (SizeInline): nobody holds or bought it.
-                size.delete()
+                services.remove_size(size_id=size.pk)
                 continue
             if {"label", "position"} & set(row.changed_data):
                 Size.objects.filter(pk=size.pk).update(label=size.label, position=size.position)
