@@ -390,13 +390,10 @@ class TestConcurrentRetries:
 
     def test_a_keyed_reserve_announces_its_stock_only_after_commit(self, monkeypatch):
         user, drop = UserFactory(), DropFactory(total_stock=5)
-        client = token_client(user)
         seen = []
-
-        def put_stock(payload):
-            seen.append((payload["availableStock"], connection.in_atomic_block))
-
+        put_stock = lambda payload: seen.append(  # noqa: E731
+            (payload["availableStock"], connection.in_atomic_block)
+        )
         monkeypatch.setattr(publishing.publisher, "put_stock", put_stock)
-
-        assert keyed(client, f"/api/reserve/{drop.pk}").status_code == 201
+        assert keyed(token_client(user), f"/api/reserve/{drop.pk}").status_code == 201
         assert seen == [(4, False)]

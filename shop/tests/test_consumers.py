@@ -27,7 +27,7 @@ from accounts.tests.factories import UserFactory
 from drops.models import Drop
 from drops.tests.factories import DropFactory, UpcomingDropFactory
 from inventory_project.asgi import application
-from reservations import services
+from reservations import events, services
 from reservations.models import Purchase, Reservation
 from reservations.selectors import public_buyer_name
 
@@ -181,15 +181,7 @@ async def test_reserve_sends_a_stock_update_with_the_committed_stock_and_version
             "availableStock": 9,
             "totalStock": 10,
             "version": 1,
-            "sizes": [
-                {
-                    "id": size_id,
-                    "label": "One size",
-                    "availableStock": 9,
-                    "totalStock": 10,
-                    "version": 1,
-                }
-            ],
+            "sizes": [events.size_stock(size_id, "One size", 9, 10, 1)],
         }
         assert await database_sync_to_async(stock_of)(drop.pk) == (9, 1)
 
