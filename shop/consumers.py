@@ -3,7 +3,6 @@ import json
 import logging
 import weakref
 
-from django.conf import settings
 from django.utils import timezone
 
 from channels.consumer import get_handler_name
@@ -40,12 +39,9 @@ class Fanout:
     from reservations.events, so a socket costs one write and no decoding, task or
     queue of its own (docs/benchmarks.md, live stock at scale).
 
-    Stock is guarded per group and drop: at most one stockUpdate per half interval,
-    newest wins. Publishers are already throttled deployment-wide to one per interval,
-    so the guard never holds their messages back (a second throttle of the same
-    period would, by up to an interval, whenever delivery jitter brings two
-    messages closer); it stops a publisher that bypasses that throttle from
-    flooding the sockets.
+    Stock is paced once, deployment-wide, before it reaches the layer
+    (reservations.publisher); here a stock message older than one already passed on
+    for its group and drop is dropped, so delivery jitter never moves a socket back.
     """
 
     def __init__(self):
@@ -54,10 +50,7 @@ class Fanout:
         self.sockets: dict[str, set[DropConsumer]] = {}
         self.lock = asyncio.Lock()  # joins and leaves reach Redis in the order made
         self.reader: asyncio.Task | None = None
-        self.sent_at: dict[tuple[str, int], float] = {}
         self.sent_version: dict[tuple[str, int], int] = {}
-        self.held: dict[tuple[str, int], LiveMessage] = {}
-        self.timers: dict[tuple[str, int], asyncio.TimerHandle] = {}
 
     async def join(self, group: str, consumer: "DropConsumer") -> None:
         """Returns once the group's messages reach this process."""
@@ -96,34 +89,11 @@ class Fanout:
                 logger.exception("live message not delivered")
 
     async def _route(self, message: LiveMessage) -> None:
-        if message["type"] != "stock.changed":
-            await self._deliver(message)
-            return
-        key = (message["group"], message["dropId"])
-        if message["version"] <= self.sent_version.get(key, -1):
-            return
-        held = self.held.get(key)
-        if held is None or held["version"] < message["version"]:
-            self.held[key] = message
-        if key in self.timers:
-            return  # a send is due; it will carry the newest version
-        loop = asyncio.get_running_loop()
-        guard = settings.STOCK_EVENT_INTERVAL_SECONDS / 2
-        wait = self.sent_at.get(key, float("-inf")) + guard - loop.time()
-        if wait <= 0:
-            await self._send_held(key)
-        else:
-            self.timers[key] = loop.call_later(
-                wait, lambda: asyncio.ensure_future(self._send_held(key))
-            )
-
-    async def _send_held(self, key: tuple[str, int]) -> None:
-        self.timers.pop(key, None)
-        message = self.held.pop(key, None)
-        if message is None or message["version"] <= self.sent_version.get(key, -1):
-            return
-        self.sent_version[key] = message["version"]
-        self.sent_at[key] = asyncio.get_running_loop().time()
+        if message["type"] == "stock.changed":
+            key = (message["group"], message["dropId"])
+            if message["version"] <= self.sent_version.get(key, -1):
+                return
+            self.sent_version[key] = message["version"]
         await self._deliver(message)
 
     async def _deliver(self, message: LiveMessage) -> None:
