@@ -4,7 +4,8 @@ Django's psycopg backend binds parameters client-side, so PostgreSQL parses and 
 every statement anew; for the reserve statement that planning cost about as much as
 running it (docs/benchmarks.md, "Where a reserve's time goes"). A cursor with
 server-side binding and ``prepare=True`` makes psycopg prepare each statement once per
-connection and execute it by name afterwards.
+connection and execute it by name afterwards; only because the settings give psycopg a
+``prepare_threshold`` (Django's default, None, makes it ignore ``prepare=True``).
 """
 
 from collections.abc import Iterator

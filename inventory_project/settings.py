@@ -112,6 +112,12 @@ DATABASES["default"].setdefault("OPTIONS", {}).update(
             f"-c lock_timeout={env.int('DATABASE_LOCK_TIMEOUT_MS', default=2000)}",
         ]
     ),
+    # Django turns psycopg's prepared statements off (for transaction poolers, which
+    # this deployment does not use), and psycopg then ignores even an explicit
+    # prepare=True. With a threshold no statement reaches, only the hot path's
+    # statements that ask for it (inventory_project.db) are prepared, once per
+    # connection; the ORM's, bound client-side, are not (docs/benchmarks.md).
+    prepare_threshold=2**31 - 1,
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
