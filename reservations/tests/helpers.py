@@ -8,6 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from drops.models import Drop
+from reservations import services
 from reservations.models import Reservation
 
 PASSWORD = "correct-horse-42"  # what UserFactory sets
@@ -17,6 +18,12 @@ ACTIVE = Reservation.Status.ACTIVE
 def available(drop: Drop) -> int:
     drop.refresh_from_db()
     return drop.available_stock
+
+
+def buy(user, drop: Drop):
+    """A purchase of the drop's (only) size by ``user``, through the services."""
+    reservation = services.reserve(user=user, drop_id=drop.pk)
+    return services.purchase(user=user, reservation_id=reservation.pk)
 
 
 def token_client(user) -> APIClient:

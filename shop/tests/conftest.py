@@ -1,4 +1,4 @@
-"""Fixtures of the browser tests (shop/tests/browser.py has their helpers)."""
+"""Fixtures of the shop's tests (the browser tests' helpers: shop/tests/browser.py)."""
 
 import os
 
@@ -13,6 +13,12 @@ from shop.tests.browser import (
     LiveSystem,
     wait_for_log,
 )
+
+
+@pytest.fixture
+def buyer_client(client, user):
+    client.force_login(user)
+    return client
 
 
 @pytest.fixture

@@ -14,21 +14,9 @@ import pytest
 from accounts.tests.factories import UserFactory
 from drops.tests.factories import DropFactory, UpcomingDropFactory
 from reservations import events, services
-
-PASSWORD = "correct-horse-42"  # UserFactory's password
+from reservations.tests.helpers import buy
 
 pytestmark = pytest.mark.django_db
-
-
-def buy(user, drop):
-    reservation = services.reserve(user=user, drop_id=drop.pk)
-    return services.purchase(user=user, reservation_id=reservation.pk)
-
-
-@pytest.fixture
-def buyer_client(client, user):
-    client.force_login(user)
-    return client
 
 
 def test_drop_list_shows_live_drops_with_price_and_stock(client):

@@ -8,21 +8,9 @@ from accounts.tests.factories import UserFactory
 from drops.tests.factories import DropFactory
 from reservations import services
 from reservations.models import Reservation
-
-PASSWORD = "correct-horse-42"  # UserFactory's password
+from reservations.tests.helpers import PASSWORD, buy
 
 pytestmark = pytest.mark.django_db
-
-
-def buy(user, drop):
-    reservation = services.reserve(user=user, drop_id=drop.pk)
-    return services.purchase(user=user, reservation_id=reservation.pk)
-
-
-@pytest.fixture
-def buyer_client(client, user):
-    client.force_login(user)
-    return client
 
 
 def test_signup_creates_the_account_and_logs_in(client, django_user_model):

@@ -20,12 +20,6 @@ from reservations.models import Reservation
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def buyer_client(client, user):
-    client.force_login(user)
-    return client
-
-
 def run_drop(**kwargs):
     """US 7 to 12 in half sizes, 3 pairs each, US 8 sold out."""
     stock = {label: 3 for label in size_run(7, 12)} | {"US 8": (3, 0)}
