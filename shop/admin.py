@@ -318,6 +318,16 @@ class DropAdmin(admin.ModelAdmin):
         return list(created.sizes.all()) if sizes else []
 
     def _save_size_rows(self, rows) -> None:
+        relabelled = [
+            row
+            for row in rows.initial_forms
+            if "label" in row.changed_data and not rows.is_deleted(row)
+        ]
+        # Labels are unique per drop at every statement, and the formset has checked the
+        # new ones against each other: park the changed ones first, so that two sizes
+        # may swap labels in one save.
+        for row in relabelled:
+            Size.objects.filter(pk=row.instance.pk).update(label=f"~{row.instance.pk}")
         for row in rows.initial_forms:
             size = row.instance
             if rows.is_deleted(row):

@@ -210,3 +210,11 @@ def test_a_size_buyers_hold_keeps_its_label_and_others_can_be_renamed(admin_clie
     response = admin_client.post(change(drop), renamed)
     assert response.status_code == 302, form_errors(response)
     assert [s.label for s in drop.sizes.all()] == ["US 9", "US 10 wide", "US 9.5"]
+
+
+def test_two_unused_sizes_may_swap_labels_in_one_save(admin_client):
+    drop = run_drop()
+    data = drop_form(drop=drop, sizes={"US 9": {"label": "US 10"}, "US 10": {"label": "US 9"}})
+    response = admin_client.post(change(drop), data)
+    assert response.status_code == 302, form_errors(response)
+    assert [s.label for s in drop.sizes.all()] == ["US 10", "US 9.5", "US 9"]
