@@ -174,7 +174,7 @@ def _settle(stack: Stack, drop_id: int) -> tuple[int, int, float, int]:
 class _CommitWatch:
     """When each stock version of the drop became visible, polled on a thread: the
     commit time that max(created_at) only approximates (created_at is taken before
-    the reserve waits for the drop's lock)."""
+    the reserve waits for its size's lock)."""
 
     def __init__(self, database_url: str, drop_id: int):
         self.db = psycopg.connect(database_url, autocommit=True)

@@ -102,7 +102,7 @@ async def test_racing_publishers_send_at_most_one_message_per_interval_and_the_n
         nonlocal newest
         until_ = time.monotonic() + 1.5
         while time.monotonic() < until_:
-            # The lock hands out versions in commit order, as the drop's row lock does.
+            # The lock hands out versions in commit order, as a size's row lock does.
             with lock:
                 newest = next(versions)
                 publisher.put_stock(stock(drop_id, newest))

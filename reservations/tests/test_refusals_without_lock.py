@@ -1,6 +1,6 @@
-"""Refusals never wait for the drop's row lock; sales still do.
+"""Refusals never wait for the size's row lock; sales still do.
 
-Another connection holds the drop's row lock (as a long sale or a stuck transaction
+Another connection holds the size's row lock (as a long sale or a stuck transaction
 would) while a reserve runs on a thread of its own. A refusal must answer while the
 lock is still held; a reserve that could sell must wait for it, which shows the lock
 really is held (so the refusal tests can fail).
@@ -91,7 +91,7 @@ def refused_while_locked(holder, user, drop: Drop) -> Exception:
     holder.lock(drop)
     thread, outcome = reserve_in_thread(user, drop)
     thread.join(ANSWER_WITHIN_SECONDS)
-    assert not thread.is_alive(), "the refusal waited for the drop's lock"
+    assert not thread.is_alive(), "the refusal waited for the size's lock"
     return outcome[0]
 
 
@@ -117,7 +117,7 @@ def test_sold_out_reserve_over_the_api_answers_409_while_the_drop_is_locked(hold
     thread.start()
     thread.join(ANSWER_WITHIN_SECONDS)
 
-    assert not thread.is_alive(), "the refusal waited for the drop's lock"
+    assert not thread.is_alive(), "the refusal waited for the size's lock"
     assert statuses == [409]
 
 
@@ -159,7 +159,7 @@ def test_a_reserve_that_can_sell_waits_for_the_lock_and_then_sells(holder):
     thread, outcome = reserve_in_thread(UserFactory(), drop)
 
     thread.join(0.5)
-    assert thread.is_alive(), "a sale did not wait for the drop's lock"
+    assert thread.is_alive(), "a sale did not wait for the size's lock"
     holder.release()
     thread.join(ANSWER_WITHIN_SECONDS)
     assert isinstance(outcome[0], Reservation)
