@@ -8,6 +8,9 @@ from django.utils import timezone
 
 from drops import media
 
+# What a drop sold without sizes calls its one size (drops/migrations/0003_sizes.py).
+ONE_SIZE = "One size"
+
 # How many colours the drawn fallback shoe comes in (data-art in static/drops/drops.css).
 FALLBACK_ART_COLOURS = 4
 

@@ -89,14 +89,13 @@ def newest_stock(held: StockUpdate, offered: StockUpdate) -> StockUpdate:
     """The newest of both per size: frames of one drop from transactions on different
     sizes each know their own size's newest stock, and neither is newer as a whole.
     The Redis throttle (reservations.publisher, _OFFER) merges the same way."""
-    newest = {size["id"]: size for size in held["sizes"]}
-    for size in offered["sizes"]:
+    # In the offered run's order; a size only the held frame knows goes last.
+    newest = {size["id"]: size for size in offered["sizes"]}
+    for size in held["sizes"]:
         known = newest.get(size["id"])
         if known is None or known["version"] < size["version"]:
             newest[size["id"]] = size
-    order = [size["id"] for size in offered["sizes"]]
-    order += [size_id for size_id in newest if size_id not in set(order)]
-    return stock_payload(drop_id=held["dropId"], sizes=[newest[size_id] for size_id in order])
+    return stock_payload(drop_id=held["dropId"], sizes=list(newest.values()))
 
 
 def purchase_payload(*, drop_id: int, username: str, size: str, timestamp: datetime) -> NewPurchase:

@@ -5,9 +5,7 @@ from django.utils import timezone
 
 import factory
 
-from drops.models import Drop, Size
-
-ONE_SIZE = "One size"  # reservations.services.stock.ONE_SIZE; drops imports nothing of it
+from drops.models import ONE_SIZE, Drop, Size
 
 
 class DropFactory(factory.django.DjangoModelFactory):

@@ -15,9 +15,7 @@ pytestmark = pytest.mark.django_db
 def prepared_statements() -> dict[str, int]:
     """This connection's prepared statements: their text, and how often each ran."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements"
-        )
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
         return dict(cursor.fetchall())
 
 

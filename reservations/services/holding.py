@@ -60,7 +60,7 @@ from reservations.services.transactions import in_callers_transaction
 _SIZE = Size._meta.db_table
 _HOLD = Reservation._meta.db_table
 _PEEK_SQL = f"""
-    SELECT d.id, s.id AS size_id, s.label, s.available_stock, s.total_stock, d.drop_start_time,
+    SELECT d.id, s.id AS size_id, s.label, s.available_stock, d.drop_start_time,
            d.drop_end_time, d.purchase_limit,
            (SELECT count(*) FROM chosen) AS chosen,
            (SELECT count(*) FROM {Purchase._meta.db_table} p
@@ -139,7 +139,6 @@ class _Standing:
     size_id: int | None  # None: the drop has no such size, or several and none was named
     size_label: str | None
     available: int | None
-    total: int | None
     start: datetime
     end: datetime | None
     limit: int
@@ -238,8 +237,8 @@ def _try_reserve(
             row = cursor.fetchone()
     if row is None:
         raise DropNotFound()
-    standing = _Standing(*row[:12])
-    reservation_id, was_locked, sizes = row[12:]
+    standing = _Standing(*row[:11])
+    reservation_id, was_locked, sizes = row[11:]
     if reservation_id is None:
         if was_locked:
             # Locked with a unit left, but the buyer's hold from a reserve that raced

@@ -47,7 +47,6 @@ def _purchase_locked(*, user: AbstractBaseUser, reservation_id: int) -> Purchase
             return PurchaseLimitReached()
         reservation.status = Reservation.Status.PURCHASED
         reservation.save(update_fields=["status"])
-        reservation.size = size
         sale = Purchase.objects.create(
             user=user, drop=drop, reservation=reservation, price_paid=drop.price, created_at=now
         )

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from drops.models import Drop, Size
+from drops.models import ONE_SIZE, Drop, Size
 from reservations import events, publisher
 from reservations.exceptions import (
     DropNotFound,
@@ -25,8 +25,6 @@ from reservations.models import Reservation
 
 ACTIVE = Reservation.Status.ACTIVE
 
-# What a drop sold in one stock calls its one size (drops/migrations/0003_sizes.py).
-ONE_SIZE = "One size"
 LABEL_MAX_LENGTH = Size._meta.get_field("label").max_length
 
 # Per drop, the sizes (keyed as the buyer asked for them: id, label or None) this

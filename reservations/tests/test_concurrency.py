@@ -133,15 +133,18 @@ def test_one_buyer_firing_20_reserves_at_once_holds_exactly_one(slow_commit):
     assert_invariant(drop)
 
 
-def test_purchase_racing_the_sweep_at_expiry_ends_purchased_or_expired_never_both():
-    drop = DropFactory(total_stock=30)
+def race_purchases_with_the_sweep(drop, attempts: int, hold) -> set[str]:
+    """``attempts`` times: ``hold(buyer)`` makes a new buyer's hold (and whatever else
+    it likes); every ACTIVE hold of the drop then lapses at one moment, while the buyer
+    purchases and the sweep runs on two threads. Each attempt ends purchased or
+    expired, never both, with the invariant kept. Returns the outcomes seen."""
     outcomes = set()
-    for attempt in range(30):
+    for attempt in range(attempts):
         buyer = UserFactory()
-        reservation = services.reserve(user=buyer, drop_id=drop.pk)
+        reservation = hold(buyer)
         # Expire at the moment both threads start.
         moment = timezone.now() + timedelta(milliseconds=100)
-        Reservation.objects.filter(pk=reservation.pk).update(expires_at=moment)
+        Reservation.objects.filter(drop=drop, status="ACTIVE").update(expires_at=moment)
 
         # Alternately just after the moment (racing the sweep) and well before it, so
         # both outcomes occur even when a loaded machine starts threads late.
@@ -159,13 +162,21 @@ def test_purchase_racing_the_sweep_at_expiry_ends_purchased_or_expired_never_bot
         reservation.refresh_from_db()
         sold = Purchase.objects.filter(reservation=reservation).count()
         if reservation.status == Reservation.Status.PURCHASED:
-            assert sold == 1 and results[0].__class__.__name__ == "Purchase"
+            assert sold == 1 and isinstance(results[0], Purchase)
         else:
             assert reservation.status == Reservation.Status.EXPIRED
             assert sold == 0 and isinstance(results[0], StockError)
         assert not any(isinstance(r, Exception) and not isinstance(r, StockError) for r in results)
         outcomes.add(reservation.status)
         assert_invariant(drop)
+    return outcomes
+
+
+def test_purchase_racing_the_sweep_at_expiry_ends_purchased_or_expired_never_both():
+    drop = DropFactory(total_stock=30)
+    outcomes = race_purchases_with_the_sweep(
+        drop, 30, lambda buyer: services.reserve(user=buyer, drop_id=drop.pk)
+    )
     assert outcomes == {Reservation.Status.PURCHASED, Reservation.Status.EXPIRED}
     drop.refresh_from_db()
     assert drop.available_stock == drop.total_stock - Purchase.objects.filter(drop=drop).count()

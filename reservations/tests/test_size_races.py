@@ -1,9 +1,5 @@
 """Races on a drop's sizes, on real PostgreSQL: one thread per connection."""
 
-from datetime import timedelta
-
-from django.utils import timezone
-
 import pytest
 
 from accounts.tests.factories import UserFactory
@@ -14,8 +10,8 @@ from reservations.models import Purchase, Reservation
 from reservations.tests.test_concurrency import (
     api_post,
     assert_invariant,
+    race_purchases_with_the_sweep,
     run_concurrently,
-    sleep_until,
 )
 from reservations.tests.test_refusals_without_lock import (
     ANSWER_WITHIN_SECONDS,
@@ -85,35 +81,13 @@ def test_a_locked_size_does_not_hold_up_the_drops_other_sizes(holder):  # noqa: 
 
 def test_purchase_racing_the_sweep_on_a_size_ends_purchased_or_expired_never_both():
     drop = DropFactory(sizes={"US 9": 20, "US 10": 20})
-    outcomes = set()
-    for attempt in range(20):
-        buyer = UserFactory()
-        hold = services.reserve(user=buyer, drop_id=drop.pk, size="US 9")
+
+    def hold(buyer):
         # Another buyer's hold on the other size lapses at the same moment.
         services.reserve(user=UserFactory(), drop_id=drop.pk, size="US 10")
-        moment = timezone.now() + timedelta(milliseconds=100)
-        Reservation.objects.filter(drop=drop, status="ACTIVE").update(expires_at=moment)
-        buy_at = moment + timedelta(milliseconds=2 if attempt % 2 else -40)
+        return services.reserve(user=buyer, drop_id=drop.pk, size="US 9")
 
-        def buy(buyer=buyer, hold=hold, buy_at=buy_at):
-            sleep_until(buy_at)
-            return services.purchase(user=buyer, reservation_id=hold.pk)
-
-        def sweep(moment=moment):
-            sleep_until(moment)
-            return services.expire_due()
-
-        results = run_concurrently([buy, sweep], threads=2)
-        hold.refresh_from_db()
-        sold = Purchase.objects.filter(reservation=hold).count()
-        if hold.status == Reservation.Status.PURCHASED:
-            assert sold == 1 and isinstance(results[0], Purchase)
-        else:
-            assert hold.status == Reservation.Status.EXPIRED
-            assert sold == 0 and isinstance(results[0], StockError)
-        assert not any(isinstance(r, Exception) and not isinstance(r, StockError) for r in results)
-        outcomes.add(hold.status)
-        assert_invariant(drop)
+    outcomes = race_purchases_with_the_sweep(drop, 20, hold)
     assert outcomes == {Reservation.Status.PURCHASED, Reservation.Status.EXPIRED}
     us9, us10 = drop.sizes.get(label="US 9"), drop.sizes.get(label="US 10")
     assert us9.available_stock == 20 - Purchase.objects.filter(drop=drop).count()
